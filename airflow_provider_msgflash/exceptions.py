@@ -1,0 +1,145 @@
+"""Exceptions raised by the MsgFlash provider.
+
+Every error the API can return maps to one class below (see ``_api.ERROR_CODES``). Each carries the
+API's ``code``, the HTTP ``status_code`` and the ``message``, plus the request it answered (method and
+path only: headers, and so the API key, are never part of an exception).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_msgflash.version_compat import AirflowException
+
+
+class MsgFlashError(AirflowException):
+    """Base class of every MsgFlash error.
+
+    :param message: what went wrong, in plain words.
+    :param code: the API's error code (``VALIDATION_ERROR``, ...) or a provider-side code.
+    :param status_code: the HTTP status, when the error came from an HTTP answer.
+    :param details: the API's optional ``details`` list.
+    :param request: ``"METHOD /path"`` of the request that failed.
+    """
+
+    #: Whether the request may succeed if simply sent again later.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: Any = None,
+        request: str | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+        self.details = details
+        self.request = request
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        head = " ".join(str(p) for p in (self.status_code, self.code) if p is not None)
+        text = f"{head}: {self.message}" if head else self.message
+        if self.details:
+            text += f" (details: {self.details})"
+        if self.request:
+            text += f" [{self.request}]"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep every attribute across pickling (Airflow ships exceptions between processes).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[MsgFlashError], args: tuple[Any, ...], state: dict[str, Any]) -> MsgFlashError:
+    obj = cls.__new__(cls)
+    Exception.__init__(obj, *args)
+    obj.__dict__.update(state)
+    return obj
+
+
+class MsgFlashConfigError(MsgFlashError):
+    """The connection or an operator argument is wrong; nothing was sent to MsgFlash."""
+
+
+class MsgFlashAuthError(MsgFlashError):
+    """401: the API key is missing, malformed, unknown or revoked, or the team id is wrong."""
+
+
+class MsgFlashPermissionError(MsgFlashError):
+    """403: the key may not use this resource (``FORBIDDEN``, ``SUBSCRIPTION_INACTIVE``, team-key rules)."""
+
+
+class MsgFlashValidationError(MsgFlashError):
+    """400: the request body or a parameter is invalid."""
+
+
+class MsgFlashLookupNotCancellableError(MsgFlashValidationError):
+    """400 ``LOOKUP_CANNOT_BE_CANCELLED``: the lookup already finished (done, failed or cancelled)."""
+
+
+class MsgFlashNotFoundError(MsgFlashError):
+    """404: the instance, lookup or contact does not exist or is outside the account."""
+
+
+class MsgFlashConflictError(MsgFlashError):
+    """409: the request conflicts with the current state (duplicate, not ready yet, ...)."""
+
+
+class MsgFlashRateLimitError(MsgFlashError):
+    """429 ``API_RATE_LIMIT_EXCEEDED``: more than the allowed requests per second on one key."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class MsgFlashQuotaExceededError(MsgFlashError):
+    """429 ``MONTHLY_API_REQUEST_QUOTA_EXCEEDED``: the monthly request quota is used up; never retried."""
+
+
+class MsgFlashServerError(MsgFlashError):
+    """5xx: MsgFlash or its WhatsApp provider failed (``INTERNAL_ERROR``, ``PROVIDER_*``)."""
+
+    retryable = True
+
+
+class MsgFlashConnectionError(MsgFlashError):
+    """The request got no complete HTTP answer: connection refused, reset, dropped, or timed out.
+
+    :param maybe_sent: False when the request surely never reached the server (connect error), True
+        when it may have been processed (read timeout, connection dropped mid-answer).
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, maybe_sent: bool = True, **kwargs: Any) -> None:
+        self.maybe_sent = maybe_sent
+        super().__init__(message, **kwargs)
+
+
+class MsgFlashLookupError(MsgFlashError):
+    """A number lookup ended ``failed``/``cancelled``, timed out, or could not be followed."""
+
+
+__all__ = [
+    "MsgFlashAuthError",
+    "MsgFlashConfigError",
+    "MsgFlashConflictError",
+    "MsgFlashConnectionError",
+    "MsgFlashError",
+    "MsgFlashLookupError",
+    "MsgFlashLookupNotCancellableError",
+    "MsgFlashNotFoundError",
+    "MsgFlashPermissionError",
+    "MsgFlashQuotaExceededError",
+    "MsgFlashRateLimitError",
+    "MsgFlashServerError",
+    "MsgFlashValidationError",
+]

@@ -1,0 +1,87 @@
+"""Everything that differs between Airflow 2.11 and Airflow 3.x, in one place.
+
+The rest of the provider imports Airflow's base classes and helpers from here, never from
+``airflow.*`` directly, so supporting another Airflow version means editing this file only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow import __version__ as _AIRFLOW_VERSION
+from airflow.triggers.base import BaseTrigger, TriggerEvent  # same place on both lines
+from packaging.version import Version
+
+
+def _version_tuple() -> tuple[int, int, int]:
+    v = Version(_AIRFLOW_VERSION)
+    return v.major, v.minor, v.micro
+
+
+AIRFLOW_VERSION: tuple[int, int, int] = _version_tuple()
+AIRFLOW_V_3_0_PLUS: bool = AIRFLOW_VERSION >= (3, 0, 0)
+#: ``BaseTrigger.on_kill()`` (called when a user marks/clears a deferred task) exists from 3.3.
+AIRFLOW_V_3_3_PLUS: bool = AIRFLOW_VERSION >= (3, 3, 0)
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import (
+        BaseHook,
+        BaseOperator,
+        BaseOperatorLink,
+        BaseSensorOperator,
+        Context,
+        conf,
+    )
+    from airflow.sdk.exceptions import AirflowException
+    from airflow.sdk.log import mask_secret
+else:  # Airflow 2.11
+    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowException  # type: ignore[no-redef]
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.models import BaseOperator  # type: ignore[no-redef]
+    from airflow.models.baseoperatorlink import BaseOperatorLink  # type: ignore[no-redef]
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+    from airflow.utils.context import Context  # type: ignore[no-redef]
+    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from airflow.models.taskinstancekey import TaskInstanceKey
+
+
+async def aget_connection(conn_id: str) -> Any:
+    """Fetch a connection from inside an event loop without blocking it.
+
+    Airflow 3 has an async connection API (``common.compat``'s helper picks the safe variant for the
+    running version); Airflow 2 fetches the connection synchronously in a worker thread.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        return await get_async_connection(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+
+def default_deferrable() -> bool:
+    """The ``[operators] default_deferrable`` setting (False when unset)."""
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "AirflowException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "TaskInstanceKey",
+    "TriggerEvent",
+    "aget_connection",
+    "conf",
+    "default_deferrable",
+    "mask_secret",
+]
