@@ -1,0 +1,125 @@
+"""The instance gate: is the WhatsApp instance connected, and healthy enough, to run a lookup?
+
+Used by the lookup operator before each run, by the readiness sensor and by its trigger.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError
+
+if TYPE_CHECKING:
+    from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
+
+HEALTH_POLICIES = ("ignore", "warn", "fail")
+
+
+def check_health_policy(health_policy: str, min_safety_score: float | None) -> None:
+    """Refuse a bad ``health_policy`` / ``min_safety_score`` at DAG parse time."""
+    if health_policy not in HEALTH_POLICIES:
+        raise MsgFlashConfigError(
+            f"`health_policy` must be one of {', '.join(HEALTH_POLICIES)}, got {health_policy!r}.",
+            code="BAD_ARGUMENT",
+        )
+    if min_safety_score is not None and not (
+        isinstance(min_safety_score, int | float) and 0 <= min_safety_score <= 100
+    ):
+        raise MsgFlashConfigError(
+            f"`min_safety_score` must be a number from 0 to 100, got {min_safety_score!r}.",
+            code="BAD_ARGUMENT",
+        )
+
+
+def describe_health(health: Any) -> str:
+    """``safetyState=healthy, safetyScore=92; recommendations: ...`` from whatever the API gave."""
+    if not isinstance(health, dict):
+        return f"unreadable health answer {health!r:.80}"
+    parts = [f"{k}={health[k]}" for k in ("safetyState", "safetyScore") if k in health]
+    recs = health.get("recommendations")
+    text = ", ".join(parts) or "no safety figures"
+    if isinstance(recs, list) and recs:
+        text += "; recommendations: " + "; ".join(str(r) for r in recs[:5])
+    return text
+
+
+def safety_score(health: Any) -> float | None:
+    score = health.get("safetyScore") if isinstance(health, dict) else None
+    return float(score) if isinstance(score, int | float) else None
+
+
+def readiness_problem(instance_id: str, state: Any, health: Any, min_safety_score: float | None) -> str | None:
+    """Why the instance cannot run a lookup now (None when it can)."""
+    status = state.get("status") if isinstance(state, dict) else None
+    if status != "connected":
+        return (
+            f"instance {instance_id} is {status or 'in an unknown state'}"
+            f" (providerState: {state.get('providerState') if isinstance(state, dict) else None}); "
+            "only a connected instance can look numbers up. Connect it in the MsgFlash dashboard "
+            "(scan the QR code) or wait with MsgFlashInstanceReadySensor / readiness_timeout."
+        )
+    if min_safety_score is not None:
+        score = safety_score(health)
+        if score is None or score < min_safety_score:
+            return (
+                f"instance {instance_id} safetyScore is {score} (below min_safety_score "
+                f"{min_safety_score}): {describe_health(health)}"
+            )
+    return None
+
+
+def gate_instance(
+    hook: MsgFlashHook,
+    instance_ref: str,
+    *,
+    health_policy: str = "warn",
+    min_safety_score: float | None = None,
+    readiness_timeout: float = 0,
+    poll_interval: float = 5.0,
+    log: logging.Logger | Any,
+) -> dict[str, Any]:
+    """Resolve ``instance_ref`` (id, name or waNumber), check its live state and health.
+
+    Waits up to ``readiness_timeout`` seconds for ``connected``; applies ``health_policy``
+    (``ignore``: don't read health; ``warn``: log when below ``min_safety_score``; ``fail``: raise).
+    Returns ``{"instance", "state", "health"}``; raises :class:`MsgFlashError` with the reason.
+    """
+    instance = hook.resolve_instance(instance_ref)
+    instance_id = str(instance["id"])
+    label = f"{instance.get('name')!r} ({instance_id}, {instance.get('waNumber')})"
+    deadline = time.monotonic() + max(0.0, readiness_timeout)
+    while True:
+        state = hook.get_instance_state(instance_id)
+        problem = readiness_problem(instance_id, state, None, None)
+        if problem is None:
+            break
+        if time.monotonic() >= deadline:
+            waited = f" after waiting {readiness_timeout:.0f} s" if readiness_timeout else ""
+            raise MsgFlashError(f"Instance {label} is not ready{waited}: {problem}", code="INSTANCE_NOT_READY")
+        log.info("Instance %s not ready yet (%s); checking again.", label, state.get("status"))
+        time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+    log.info("Instance %s is %s (providerState %s).", label, state.get("status"), state.get("providerState"))
+
+    health = None
+    if health_policy != "ignore":
+        try:
+            health = hook.get_instance_health(instance_id)
+        except MsgFlashError as e:
+            if health_policy == "fail":
+                raise
+            log.warning("Could not read the health of instance %s (%s); going on.", label, e)
+        else:
+            log.info("Instance %s health: %s", label, describe_health(health))
+            floor = min_safety_score
+            if floor is not None:
+                problem = readiness_problem(instance_id, state, health, floor)
+                if problem and health_policy == "fail":
+                    raise MsgFlashError(
+                        f"Instance {label} is not healthy enough (health_policy='fail'): {problem}",
+                        code="INSTANCE_UNHEALTHY",
+                    )
+                if problem:
+                    log.warning("Instance %s: %s (health_policy='warn', going on).", label, problem)
+    return {"instance": instance, "state": state, "health": health}
