@@ -628,7 +628,7 @@ class MsgFlashImportContactsOperator(_LookupFollower, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(tag, str) and "{{" not in tag:
+        if not (isinstance(tag, str) and "{{" in tag):
             check_tag(tag)
         _check_positive(timeout, "timeout")
         self.lookup_id = lookup_id

@@ -1,0 +1,49 @@
+"""Helpers shared by the tests (not fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_msgflash.hooks.msgflash import close_shared_session
+
+
+@dataclass
+class FakeTI:
+    """The slice of a TaskInstance the operators use (XCom push and try number)."""
+
+    try_number: int = 1
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+@dataclass
+class FakeDagRun:
+    start_date: datetime = field(default_factory=lambda: datetime.now(timezone.utc) - timedelta(minutes=5))
+
+
+def make_context(try_number: int = 1) -> dict[str, Any]:
+    """A task context with what the operators read: ``ti`` and ``dag_run``."""
+    return {"ti": FakeTI(try_number=try_number), "dag_run": FakeDagRun()}
+
+
+def run_trigger(trigger: Any, timeout: float = 60) -> dict[str, Any]:
+    """Run a trigger's ``run()`` to its first event, as the triggerer would."""
+
+    async def first() -> dict[str, Any]:
+        try:
+            async for event in trigger.run():
+                return dict(event.payload)
+            raise AssertionError("trigger ended without an event")
+        finally:
+            await close_shared_session()
+
+    return asyncio.run(asyncio.wait_for(first(), timeout))
+
+
+def numbers(n: int, prefix: str = "+4179555") -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(n)]

@@ -1,0 +1,312 @@
+"""MsgFlashNumberLookupOperator against the sandbox: sync path, async path (deferred and in the
+worker), terminal statuses, instance gate, reuse on retry, cancel on timeout/kill, splitting,
+normalisation and bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_msgflash.exceptions import (
+    MsgFlashConfigError,
+    MsgFlashError,
+    MsgFlashLookupError,
+    MsgFlashNotFoundError,
+)
+from airflow_provider_msgflash.operators.msgflash import MsgFlashNumberLookupOperator
+from airflow_provider_msgflash.sandbox import is_on_whatsapp
+from airflow_provider_msgflash.triggers.msgflash import MsgFlashLookupTrigger
+from airflow_provider_msgflash.version_compat import AIRFLOW_V_3_0_PLUS
+from tests.helpers import make_context, numbers, run_trigger
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk.exceptions import TaskDeferred
+else:  # pragma: no cover
+    from airflow.exceptions import TaskDeferred
+
+
+def op(**kwargs: Any) -> MsgFlashNumberLookupOperator:
+    kwargs.setdefault("task_id", "lookup")
+    kwargs.setdefault("instance_id", "sandbox-connected")
+    return MsgFlashNumberLookupOperator(**kwargs)
+
+
+def expected_split(nums: list[str]) -> tuple[int, int]:
+    on = sum(1 for n in nums if is_on_whatsapp(n))
+    return on, len(nums) - on
+
+
+def lookups_in(sb: Any) -> list[dict[str, Any]]:
+    return sb.state()["lookups"]
+
+
+# -- sync path -------------------------------------------------------------------------------------
+def test_sync_lookup_under_100_numbers_one_call(msgflash_conn: Any) -> None:
+    nums = numbers(40)
+    ctx = make_context()
+    result = op(numbers=nums).execute(ctx)
+    on, off = expected_split(nums)
+    assert result["status"] == "done"
+    assert result["counts"]["on_whatsapp"] == on
+    assert result["counts"]["not_on_whatsapp"] == off
+    assert sorted(result["on_whatsapp"]) == sorted(n for n in nums if is_on_whatsapp(n))
+    assert ctx["ti"].xcom["lookup_id"] == result["lookup_id"]
+    # One POST creates it; no progress polling for a synchronous answer.
+    paths = [r["path"] for r in msgflash_conn.requests()]
+    assert sum(1 for p in paths if p.endswith("/number-lookups")) == 1
+    assert not any(p.endswith("/progress") for p in paths)
+
+
+def test_instance_can_be_named_by_id_name_or_wa_number(msgflash_conn: Any) -> None:
+    sb = msgflash_conn
+    iid = sb.instance_id("sandbox-connected")
+    wa = next(i["waNumber"] for i in sb.state()["instances"] if i["id"] == iid) if "instances" in sb.state() else None
+    for ref in [iid, "sandbox-connected", *([wa] if wa else [])]:
+        assert op(instance_id=ref, numbers=numbers(3)).execute(make_context())["instance_id"] == iid
+
+
+# -- async path ------------------------------------------------------------------------------------
+def test_async_lookup_defers_then_completes_via_trigger(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(pace=0.05)
+    nums = numbers(250)
+    task = op(numbers=nums, deferrable=True)
+    ctx = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(ctx)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, MsgFlashLookupTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout is None  # the trigger enforces the deadline itself
+    lookup_id = ctx["ti"].xcom["lookup_id"]
+    assert trigger.lookup_ids == [lookup_id]
+    # The trigger's kwargs hold no secret.
+    assert msgflash_conn.api_key not in json.dumps(trigger.serialize()[1])
+
+    event = run_trigger(trigger)
+    assert event["status"] == "success"
+    result = task.execute_complete(ctx, event)
+    on, off = expected_split(nums)
+    assert result["counts"]["on_whatsapp"] == on and result["counts"]["not_on_whatsapp"] == off
+    assert result["counts"]["requested"] == 250
+    assert len(lookups_in(msgflash_conn)) == 1
+
+
+def test_async_lookup_waits_in_worker_when_not_deferrable(msgflash_conn: Any) -> None:
+    nums = numbers(150)
+    result = op(numbers=nums, deferrable=False).execute(make_context())
+    assert result["status"] == "done"
+    assert result["counts"]["on_whatsapp"] + result["counts"]["not_on_whatsapp"] == 150
+
+
+def test_finished_before_deferring_does_not_defer(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(pace=0.0)
+    # 100 numbers at a zero pace are done by the first poll: no TaskDeferred.
+    result = op(numbers=numbers(100), deferrable=True).execute(make_context())
+    assert result["status"] == "done"
+
+
+def test_wait_for_completion_false_returns_ids(msgflash_conn: Any) -> None:
+    ctx = make_context()
+    result = op(numbers=numbers(120), wait_for_completion=False).execute(ctx)
+    assert result["status"] == "submitted" and result["lookup_ids"] == ctx["ti"].xcom["lookup_ids"]
+
+
+# -- terminal statuses -------------------------------------------------------------------------------
+def test_failed_lookup_fails_task_with_message(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(fail_lookups=1, pace=0.05)
+    task = op(numbers=numbers(200), deferrable=True)
+    ctx = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(ctx)
+    event = run_trigger(deferred.value.trigger)
+    assert event["status"] == "failed"
+    with pytest.raises(MsgFlashLookupError, match="failed"):
+        task.execute_complete(ctx, event)
+
+
+def test_cancelled_lookup_is_not_success(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(pace=0.1)
+    task = op(numbers=numbers(300), deferrable=True)
+    ctx = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(ctx)
+    from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
+
+    MsgFlashHook().cancel_number_lookup(ctx["ti"].xcom["lookup_id"])
+    event = run_trigger(deferred.value.trigger)
+    assert event["status"] == "cancelled"
+    with pytest.raises(MsgFlashLookupError, match="cancelled"):
+        task.execute_complete(ctx, event)
+
+
+def test_timeout_cancels_lookup_then_fails(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(stall_lookups=1)
+    task = op(numbers=numbers(200), deferrable=True, timeout=3)
+    ctx = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(ctx)
+    started = time.monotonic()
+    event = run_trigger(deferred.value.trigger)
+    assert event["status"] == "timeout"
+    assert time.monotonic() - started < 10
+    with pytest.raises(MsgFlashLookupError, match="did not finish in time"):
+        task.execute_complete(ctx, event)
+    (lookup,) = lookups_in(msgflash_conn)
+    assert lookup["status"] == "cancelled"
+
+
+def test_unknown_lookup_gives_error_event(msgflash_conn: Any) -> None:
+    trigger = MsgFlashLookupTrigger(lookup_ids=["00000000-0000-4000-8000-00000000dead"], requested=[100])
+    event = run_trigger(trigger)
+    assert event["status"] == "error"
+    assert "LOOKUP_NOT_FOUND" in event["message"]
+
+
+def test_on_kill_cancels_submitted_lookup(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(pace=0.2)
+    task = op(numbers=numbers(400), deferrable=True)
+    with pytest.raises(TaskDeferred):
+        task.execute(make_context())
+    task.on_kill()
+    (lookup,) = lookups_in(msgflash_conn)
+    assert lookup["status"] == "cancelled"
+
+
+# -- instance gate -----------------------------------------------------------------------------------
+def test_disconnected_instance_fails_clearly_without_submitting(msgflash_conn: Any) -> None:
+    with pytest.raises(MsgFlashError, match="disconnected.*Connect it"):
+        op(instance_id="sandbox-disconnected", numbers=numbers(3)).execute(make_context())
+    assert lookups_in(msgflash_conn) == []
+
+
+def test_readiness_timeout_waits_for_warming_instance(msgflash_conn: Any) -> None:
+    result = op(instance_id="sandbox-warming", numbers=numbers(3), readiness_timeout=30).execute(make_context())
+    assert result["status"] == "done"
+
+
+def test_health_policy_fail_refuses_unhealthy_instance(msgflash_conn: Any) -> None:
+    with pytest.raises(MsgFlashError, match="not healthy enough"):
+        op(instance_id="sandbox-unhealthy", numbers=numbers(3), health_policy="fail").execute(make_context())
+    assert lookups_in(msgflash_conn) == []
+
+
+def test_health_policy_warn_logs_and_goes_on(msgflash_conn: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    result = op(instance_id="sandbox-unhealthy", numbers=numbers(3), health_policy="warn").execute(make_context())
+    assert result["status"] == "done"
+    assert "below min_safety_score" in capfd.readouterr().out
+
+
+def test_health_policy_ignore_does_not_read_health(msgflash_conn: Any) -> None:
+    op(instance_id="sandbox-unhealthy", numbers=numbers(3), health_policy="ignore").execute(make_context())
+    assert not any(r["path"].endswith("/health") for r in msgflash_conn.requests())
+
+
+# -- retries reuse the earlier lookup -----------------------------------------------------------------
+def test_retry_reuses_running_lookup(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(pace=0.5)  # 10 batches: still running when the retry comes
+    nums = numbers(200)
+    with pytest.raises(TaskDeferred):
+        op(numbers=nums, deferrable=True).execute(make_context(try_number=1))
+    # The worker died; Airflow retries with a new try (XCom cleared).
+    ctx2 = make_context(try_number=2)
+    with pytest.raises(TaskDeferred) as deferred:
+        op(numbers=nums, deferrable=True).execute(ctx2)
+    assert len(lookups_in(msgflash_conn)) == 1
+    assert deferred.value.trigger.lookup_ids == [lookups_in(msgflash_conn)[0]["id"]]
+
+
+def test_retry_reuses_finished_lookup_with_same_numbers_only(msgflash_conn: Any) -> None:
+    first = op(numbers=numbers(30)).execute(make_context(try_number=1))
+    again = op(numbers=numbers(30)).execute(make_context(try_number=2))
+    assert again["lookup_id"] == first["lookup_id"]
+    other = op(numbers=numbers(30, prefix="+4179666")).execute(make_context(try_number=2))
+    assert other["lookup_id"] != first["lookup_id"]
+    assert len(lookups_in(msgflash_conn)) == 2
+
+
+# -- splitting, normalisation, results ---------------------------------------------------------------
+def test_more_than_10000_numbers_are_split_and_merged_in_order(msgflash_conn: Any, tmp_path: Any) -> None:
+    msgflash_conn.set_faults(pace=0.0)
+    nums = [f"+41795{i:06d}" for i in range(10_050)]
+    out = tmp_path / "results.jsonl"
+    result = op(numbers=nums, deferrable=False, result_path=str(out)).execute(make_context())
+    assert len(result["lookup_ids"]) == 2
+    sizes = sorted(lk["requestedCount"] for lk in lookups_in(msgflash_conn))
+    assert sizes == [50, 10_000]
+    on, off = expected_split(nums)
+    assert result["counts"]["on_whatsapp"] == on and result["counts"]["not_on_whatsapp"] == off
+    assert result["on_whatsapp"] is None  # too many for XCom: the file has them
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 10_050
+    assert [x["lookup_id"] for x in lines[:1]] == [result["lookup_ids"][0]]
+    assert lines[-1]["lookup_id"] == result["lookup_ids"][1]
+
+
+def test_split_disabled_refuses_over_10000(msgflash_conn: Any) -> None:
+    with pytest.raises(MsgFlashConfigError, match="split_large"):
+        op(numbers=numbers(10_001, prefix="+417955"), split_large=False).execute(make_context())
+
+
+def test_normalize_accounts_for_every_input(msgflash_conn: Any, tmp_path: Any) -> None:
+    raw = ["079 555 01 10", "+41 79 555 01 11", "0041795550112", "079 555 01 10", "not-a-number", "+41795550113"]
+    out = tmp_path / "r.jsonl"
+    result = op(numbers=raw, normalize=True, default_region="CH", result_path=str(out)).execute(make_context())
+    acc = result["accounting"]
+    assert acc == {"inputs": 6, "sent": 4, "invalid_before_sending": 1, "duplicates_removed": 1}
+    c = result["counts"]
+    assert c["on_whatsapp"] + c["not_on_whatsapp"] + c["invalid"] + acc["invalid_before_sending"] + acc[
+        "duplicates_removed"
+    ] == len(raw)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {x["number"] for x in lines if x["status"] != "invalid"} == {
+        "+41795550110",
+        "+41795550111",
+        "+41795550112",
+        "+41795550113",
+    }
+    assert next(x for x in lines if x["status"] == "invalid")["number"] == "not-a-number"
+
+
+def test_numbers_from_file(msgflash_conn: Any, tmp_path: Any) -> None:
+    f = tmp_path / "n.csv"
+    f.write_text("name,phone\na,+41795550110\nb,+41795550111\n")
+    result = op(numbers_file=str(f)).execute(make_context())
+    assert result["counts"]["requested"] == 2
+
+
+def test_import_tag_imports_on_completion(msgflash_conn: Any) -> None:
+    nums = numbers(20)
+    result = op(numbers=nums, import_tag="verified-whatsapp").execute(make_context())
+    assert result["import"]["imported"] == sum(1 for n in nums if is_on_whatsapp(n))
+
+
+# -- bad input -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"numbers": []}, "no numbers to look up"),
+        ({"numbers": None}, "Give the numbers"),
+        ({"numbers": "+41791234567"}, "must be a list"),
+        ({"numbers": ["+41791234567", 41791234568]}, "index 1"),
+        ({"numbers": ["+41791234567"], "import_tag": "bad tag!"}, "import_tag"),
+    ],
+)
+def test_bad_input_is_refused_with_clear_message(msgflash_conn: Any, kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(MsgFlashConfigError, match=match):
+        op(**kwargs).execute(make_context())
+    assert lookups_in(msgflash_conn) == []
+
+
+def test_unknown_instance_is_named_in_error(msgflash_conn: Any) -> None:
+    with pytest.raises(MsgFlashNotFoundError, match="no-such-shop.*Known instances"):
+        op(instance_id="no-such-shop", numbers=numbers(2)).execute(make_context())
+
+
+def test_bad_constructor_arguments_fail_at_parse_time() -> None:
+    with pytest.raises(MsgFlashConfigError, match="health_policy"):
+        op(numbers=["+41791234567"], health_policy="sometimes")
+    with pytest.raises(MsgFlashConfigError, match="timeout"):
+        op(numbers=["+41791234567"], timeout=-1)
