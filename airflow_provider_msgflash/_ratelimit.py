@@ -89,6 +89,8 @@ class KeyRateLimiter:
             except ValueError:  # a torn or foreign file: start afresh
                 sent = deque()
             now = time.time()
+            if sent and sent[-1] > now + 60 * self.window:
+                sent.clear()  # the wall clock went back: forget bookings in the far future
             start = self._slot(sent, now)
             os.lseek(fd, 0, os.SEEK_SET)
             os.ftruncate(fd, 0)

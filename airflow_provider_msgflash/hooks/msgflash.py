@@ -16,6 +16,7 @@ and are shared by both hooks; each hook only moves bytes.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import weakref
 from collections.abc import Iterator
@@ -255,7 +256,7 @@ class MsgFlashHook(_MsgFlashRoutes, BaseHook):
                 m in reason for m in ("NewConnectionError", "Connection refused", "Name or service not known")
             )
             raise MsgFlashConnectionError(
-                f"connection to {s.base_url} failed: {_short(reason)}",
+                f"connection to {s.base_url} failed: {_reason(e)}",
                 maybe_sent=not never_sent,
                 code="CONNECTION_ERROR",
                 request=c.describe(),
@@ -269,7 +270,7 @@ class MsgFlashHook(_MsgFlashRoutes, BaseHook):
             ) from None
         except requests.RequestException as e:
             raise MsgFlashConnectionError(
-                f"request to {s.base_url} failed: {type(e).__name__}: {_short(str(e))}",
+                f"request to {s.base_url} failed: {type(e).__name__}: {_reason(e)}",
                 maybe_sent=True,
                 code="CONNECTION_ERROR",
                 request=c.describe(),
@@ -427,6 +428,21 @@ def recovered_submission(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful part of a transport error (``[Errno 111] Connection refused``), not the wrapper's text."""
+    text = str(exc)
+    m = _ERRNO_RE.search(text)
+    if m:
+        return m.group(0).strip()
+    for hint in ("RemoteDisconnected", "Connection aborted", "Connection reset", "IncompleteRead"):
+        if hint in text:
+            return hint.replace("Remote", "server ").lower() if hint == "RemoteDisconnected" else hint.lower()
+    return _short(text)
+
+
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -524,7 +540,7 @@ class MsgFlashAsyncHook(_MsgFlashRoutes, BaseHook):
                 return _api.parse_answer(resp.status, text, resp.headers, c.describe())
         except aiohttp.ClientConnectorError as e:
             raise MsgFlashConnectionError(
-                f"could not connect to {s.base_url}: {_short(str(e))}",
+                f"could not connect to {s.base_url}: {_reason(e)}",
                 maybe_sent=False,
                 code="CONNECTION_ERROR",
                 request=c.describe(),
