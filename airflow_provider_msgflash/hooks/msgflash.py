@@ -44,12 +44,36 @@ CONN_TYPE = "msgflash"
 DEFAULT_CONN_ID = "msgflash_default"
 
 
-class _MsgFlashRoutes:
-    """The API's routes as methods, written once for both hooks.
+class _MsgFlashBaseHook(BaseHook):
+    """What both hooks share: the connection settings they take, and the API's routes as methods.
 
-    Each method builds a :class:`~airflow_provider_msgflash._api.Call` and hands it to ``_send``: the
-    sync hook returns the answer's ``data``, the async hook returns an awaitable of it.
+    Each route method builds a :class:`~airflow_provider_msgflash._api.Call` and hands it to ``_send``:
+    the sync hook returns the answer's ``data``, the async hook returns an awaitable of it.
     """
+
+    conn_name_attr = "msgflash_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+
+    def __init__(
+        self,
+        msgflash_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        requests_per_second: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.msgflash_conn_id = msgflash_conn_id
+        self._overrides = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "requests_per_second": requests_per_second,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(msgflash_conn_id={self.msgflash_conn_id!r})"
 
     def _send(self, c: Call) -> Any:  # pragma: no cover - implemented by each hook
         raise NotImplementedError
@@ -160,7 +184,7 @@ def _retry_log(hook: BaseHook, c: Call, exc: BaseException | None, attempt: int,
     hook.log.warning("MsgFlash %s failed (%s); try %d of %d, next in %.1f s.", c.describe(), exc, attempt, total, wait)
 
 
-class MsgFlashHook(_MsgFlashRoutes, BaseHook):
+class MsgFlashHook(_MsgFlashBaseHook):
     """Synchronous MsgFlash client (requests + tenacity), one HTTP session with keep-alive per hook.
 
     :param msgflash_conn_id: the Airflow connection (type ``msgflash``) holding Base URL, API key and
@@ -172,30 +196,7 @@ class MsgFlashHook(_MsgFlashRoutes, BaseHook):
         connection's ``requests_per_second`` extra (0 = off).
     """
 
-    conn_name_attr = "msgflash_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
     hook_name = "MsgFlash"
-
-    def __init__(
-        self,
-        msgflash_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        requests_per_second: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.msgflash_conn_id = msgflash_conn_id
-        self._overrides = {
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "requests_per_second": requests_per_second,
-        }
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(msgflash_conn_id={self.msgflash_conn_id!r})"
 
     @cached_property
     def settings(self) -> Settings:
@@ -477,7 +478,7 @@ async def close_shared_session() -> None:
         await session.close()
 
 
-class MsgFlashAsyncHook(_MsgFlashRoutes, BaseHook):
+class MsgFlashAsyncHook(_MsgFlashBaseHook):
     """Asynchronous MsgFlash client for triggers (aiohttp). Same routes, errors and retry policy as
     :class:`MsgFlashHook`; the connection is fetched without blocking the event loop, and the rate
     limiter is the same per-key one, so sync and async users of one key share it.
@@ -488,31 +489,11 @@ class MsgFlashAsyncHook(_MsgFlashRoutes, BaseHook):
     :param requests_per_second: client-side limit (overrides the ``requests_per_second`` extra).
     """
 
-    conn_name_attr = "msgflash_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
     hook_name = "MsgFlash (async)"
 
-    def __init__(
-        self,
-        msgflash_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        requests_per_second: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.msgflash_conn_id = msgflash_conn_id
-        self._overrides = {
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "requests_per_second": requests_per_second,
-        }
+    def __init__(self, msgflash_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(msgflash_conn_id, **kwargs)
         self._settings: Settings | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(msgflash_conn_id={self.msgflash_conn_id!r})"
 
     async def get_settings(self) -> Settings:
         """The checked connection settings, fetched once without blocking the loop."""
