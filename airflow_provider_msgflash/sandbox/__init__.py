@@ -1,0 +1,60 @@
+"""The embedded MsgFlash sandbox: a local server behaving like the MsgFlash API (see docs/sandbox.md).
+
+It stands alone: it imports neither Airflow nor the rest of this provider, only FastAPI and uvicorn
+(the ``sandbox`` extra; both come with Airflow 3).
+
+    from airflow_provider_msgflash.sandbox import running_sandbox
+
+    with running_sandbox(pace="fast") as sb:
+        os.environ["AIRFLOW_CONN_MSGFLASH_DEFAULT"] = sb.connection_json()
+"""
+
+from __future__ import annotations
+
+from airflow_provider_msgflash.sandbox.rules import (
+    ASYNC_THRESHOLD,
+    BATCH_SIZE,
+    MAX_NUMBERS,
+    PACE_PRESETS,
+    is_on_whatsapp,
+    key_fingerprint,
+    normalize_number,
+    split_numbers,
+)
+from airflow_provider_msgflash.sandbox.server import (
+    SandboxAdminError,
+    SandboxHandle,
+    running_sandbox,
+    start_sandbox,
+)
+from airflow_provider_msgflash.sandbox.state import (
+    FAULT_FIELDS,
+    SANDBOX_API_KEY,
+    SANDBOX_TEAM_ID,
+    SANDBOX_TEAM_KEY,
+    SEEDED_INSTANCES,
+    SandboxConfig,
+    SeededInstance,
+)
+
+__all__ = [
+    "ASYNC_THRESHOLD",
+    "BATCH_SIZE",
+    "FAULT_FIELDS",
+    "MAX_NUMBERS",
+    "PACE_PRESETS",
+    "SANDBOX_API_KEY",
+    "SANDBOX_TEAM_ID",
+    "SANDBOX_TEAM_KEY",
+    "SEEDED_INSTANCES",
+    "SandboxAdminError",
+    "SandboxConfig",
+    "SandboxHandle",
+    "SeededInstance",
+    "is_on_whatsapp",
+    "key_fingerprint",
+    "normalize_number",
+    "running_sandbox",
+    "split_numbers",
+    "start_sandbox",
+]

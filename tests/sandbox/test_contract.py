@@ -1,0 +1,485 @@
+"""The sandbox against the contract (msgflash-api.md and the documented examples): routes, fields, status
+codes and envelopes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from airflow_provider_msgflash.sandbox import (
+    SEEDED_INSTANCES,
+    SandboxHandle,
+    is_on_whatsapp,
+    normalize_number,
+)
+from tests.sandbox.sandbox_testkit import Api, envelope, error_of, nums
+
+INSTANCE_FIELDS = {"id", "name", "waNumber", "status", "webhook", "meta", "deletedAt", "createdAt", "updatedAt"}
+PROGRESS_FIELDS = {
+    "id",
+    "status",
+    "progress",
+    "requestedCount",
+    "normalizedCount",
+    "checkedCount",
+    "onWhatsAppCount",
+    "notOnWhatsAppCount",
+    "invalidCount",
+    "error",
+    "createdAt",
+    "updatedAt",
+    "completedAt",
+}
+SYNC_FIELDS = {
+    "mode",
+    "lookupId",
+    "status",
+    "requested",
+    "normalized",
+    "checked",
+    "onWhatsAppCount",
+    "notOnWhatsAppCount",
+    "invalidCount",
+    "result",
+}
+ISO_RE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+def assert_consistent(p: dict[str, Any]) -> None:
+    assert p["requestedCount"] == p["normalizedCount"] + p["invalidCount"], p
+    assert p["checkedCount"] == p["onWhatsAppCount"] + p["notOnWhatsAppCount"], p
+    assert 0 <= p["checkedCount"] <= p["normalizedCount"], p
+    assert 0 <= p["progress"] <= 100, p
+
+
+def wait_status(api: Api, lookup_id: str, statuses: set[str], timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p: dict[str, Any] = api.data("GET", f"/number-lookups/{lookup_id}/progress")
+        if p["status"] in statuses:
+            return p
+        time.sleep(0.02)
+    raise AssertionError(f"lookup {lookup_id} not {statuses} within {timeout} s")
+
+
+# -- instances ------------------------------------------------------------------------------------
+def test_list_instances_plain_array_with_documented_fields(api: Api) -> None:
+    data = api.data("GET", "/instances")
+    assert isinstance(data, list)
+    by_name = {i["name"]: i for i in data}
+    assert set(by_name) == set(SEEDED_INSTANCES)
+    for item in data:
+        assert set(item) == INSTANCE_FIELDS
+        assert item["status"] in ("disconnected", "connecting", "connected")
+        assert item["deletedAt"] is None
+        assert item["createdAt"] and item["updatedAt"]
+        uuid.UUID(item["id"])
+    assert len({i["waNumber"] for i in data}) == len(data)
+    assert all(normalize_number(i["waNumber"]) == i["waNumber"] for i in data)
+    for name, seed in SEEDED_INSTANCES.items():
+        assert by_name[name]["id"] == seed.id
+        assert by_name[name]["status"] == seed.status
+    assert by_name["sandbox-connected"]["status"] == "connected"
+    assert by_name["sandbox-unhealthy"]["status"] == "connected"
+    assert by_name["sandbox-disconnected"]["status"] == "disconnected"
+    assert by_name["sandbox-connecting"]["status"] == "connecting"
+    assert by_name["sandbox-warming"]["status"] == "connecting"
+
+
+def test_list_instances_timestamps_are_iso_millis(api: Api) -> None:
+    import re
+
+    for item in api.data("GET", "/instances"):
+        assert re.match(ISO_RE, item["createdAt"]) and re.match(ISO_RE, item["updatedAt"])
+
+
+def test_get_instance_and_state(api: Api, sb: SandboxHandle) -> None:
+    expected = {"connected": "open", "connecting": "connecting", "disconnected": "close"}
+    for name in SEEDED_INSTANCES:
+        iid = sb.instance_id(name)
+        inst = api.data("GET", f"/instances/{iid}")
+        assert inst["id"] == iid and inst["name"] == name and set(inst) == INSTANCE_FIELDS
+        state = api.data("GET", f"/instances/{iid}/state")
+        assert state == {"instanceId": iid, "status": inst["status"], "providerState": expected[inst["status"]]}
+
+
+def test_health_fields(api: Api, sb: SandboxHandle) -> None:
+    for name in SEEDED_INSTANCES:
+        h = api.data("GET", f"/instances/{sb.instance_id(name)}/health")
+        assert {"safetyState", "safetyScore", "warmupPolicy", "usageWindowSummary", "recommendations"} <= set(h)
+        assert h["safetyState"] in ("healthy", "warning", "at_risk")
+        assert isinstance(h["safetyScore"], int) and 0 <= h["safetyScore"] <= 100
+        assert isinstance(h["warmupPolicy"], dict) and isinstance(h["usageWindowSummary"], dict)
+        assert isinstance(h["recommendations"], list) and all(isinstance(r, str) for r in h["recommendations"])
+    good = api.data("GET", f"/instances/{sb.instance_id('sandbox-connected')}/health")
+    bad = api.data("GET", f"/instances/{sb.instance_id('sandbox-unhealthy')}/health")
+    assert (good["safetyState"], good["safetyScore"]) == ("healthy", 92)
+    assert (bad["safetyState"], bad["safetyScore"]) == ("at_risk", 35)
+
+
+@pytest.mark.parametrize("iid", [str(uuid.uuid4()), "not-a-uuid", "sandbox-connected", "%20", "x" * 300])
+@pytest.mark.parametrize("suffix", ["", "/state", "/health"])
+def test_unknown_or_malformed_instance_is_404(api: Api, iid: str, suffix: str) -> None:
+    error_of(api.get(f"/instances/{iid}{suffix}"), 404, "NOT_FOUND")
+
+
+# -- sync lookups -----------------------------------------------------------------------------------
+def test_sync_lookup_documented_example(api: Api, connected: str) -> None:
+    r = api.post("/number-lookups", json={"instanceId": connected, "numbers": ["+41791234567", "+81476222311"]})
+    assert r.status_code == 200
+    data = envelope(r)["data"]
+    assert set(data) == SYNC_FIELDS
+    assert data["mode"] == "sync" and data["status"] == "done"
+    uuid.UUID(data["lookupId"])
+    # The docs' example: 2 requested, 2 normalized, 2 checked, one on and one off WhatsApp.
+    assert (data["requested"], data["normalized"], data["checked"], data["invalidCount"]) == (2, 2, 2, 0)
+    assert (data["onWhatsAppCount"], data["notOnWhatsAppCount"]) == (0, 2)  # both end in an odd digit
+    assert data["result"] == {"onWhatsApp": [], "notOnWhatsApp": ["+41791234567", "+81476222311"], "invalid": []}
+
+
+def test_sync_lookup_normalises_keeps_duplicates_and_reports_invalid(api: Api, connected: str) -> None:
+    raw = ["+41 79 123 45 68", "0041-79-123.45.68", "(+41)791234567", "+41791234567", "079 123 45 67", "abc", ""]
+    data = api.data("POST", "/number-lookups", json={"instanceId": connected, "numbers": raw})
+    assert data["requested"] == 7 == data["normalized"] + data["invalidCount"]
+    assert data["result"]["onWhatsApp"] == ["+41791234568", "+41791234568"]
+    assert data["result"]["notOnWhatsApp"] == ["+41791234567", "+41791234567"]
+    assert data["result"]["invalid"] == ["079 123 45 67", "abc", ""]
+    assert data["checked"] == data["onWhatsAppCount"] + data["notOnWhatsAppCount"] == 4
+
+
+def test_sync_lookup_99_numbers_and_rule(api: Api, connected: str) -> None:
+    numbers = nums(99)
+    data = api.data("POST", "/number-lookups", json={"instanceId": connected, "numbers": numbers})
+    assert data["mode"] == "sync"
+    assert data["result"]["onWhatsApp"] == [n for n in numbers if is_on_whatsapp(n)]
+    assert data["result"]["notOnWhatsApp"] == [n for n in numbers if not is_on_whatsapp(n)]
+    got = api.data("GET", f"/number-lookups/{data['lookupId']}")
+    assert set(got) == PROGRESS_FIELDS | {"mode", "instanceId", "result"}
+    assert got["mode"] == "sync" and got["instanceId"] == connected and got["status"] == "done"
+    assert got["result"] == data["result"] and got["progress"] == 100
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"numbers": ["+41791234567"]}, "instanceId"),
+        ({"instanceId": 5, "numbers": ["+41791234567"]}, "instanceId"),
+        ({"instanceId": "", "numbers": ["+41791234567"]}, "instanceId"),
+        ({"instanceId": "i"}, "numbers"),
+        ({"instanceId": "i", "numbers": []}, "numbers"),
+        ({"instanceId": "i", "numbers": "+41791234567"}, "numbers"),
+        ({"instanceId": "i", "numbers": ["+41791234567", 41791234567]}, "numbers.1"),
+        ({"instanceId": "i", "numbers": ["+41790000000"] * 10_001}, "numbers"),
+        ([1, 2], "body"),
+        ("text", "body"),
+        (None, "instanceId"),
+    ],
+)
+def test_lookup_body_validation_names_field(api: Api, body: Any, field: str) -> None:
+    r = api.post("/number-lookups", json=body) if body is not None else api.post("/number-lookups")
+    err = error_of(r, 400, "VALIDATION_ERROR")
+    assert field in err["message"]
+    if "details" in err:
+        assert any(d["field"] == field for d in err["details"]), err
+
+
+def test_lookup_accepts_10000_numbers(api: Api, connected: str, sb: SandboxHandle) -> None:
+    sb.set_faults(pace=0)
+    r = api.post(
+        "/number-lookups", json={"instanceId": connected, "numbers": [f"+41795{i:06d}" for i in range(10_000)]}
+    )
+    assert r.status_code == 202
+    p = api.data("GET", f"/number-lookups/{r.json()['data']['lookupId']}/progress")
+    assert p["status"] == "done" and p["checkedCount"] == 10_000
+
+
+def test_malformed_json_is_bad_request(api: Api) -> None:
+    r = api.post("/number-lookups", data=b'{"instanceId": ', headers={"Content-Type": "application/json"})
+    error_of(r, 400, "BAD_REQUEST")
+
+
+def test_unknown_instance_on_create_is_not_found(api: Api) -> None:
+    error_of(api.post("/number-lookups", json={"instanceId": str(uuid.uuid4()), "numbers": nums(3)}), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("name", ["sandbox-disconnected", "sandbox-connecting"])
+def test_lookup_on_not_connected_instance_is_conflict(api: Api, sb: SandboxHandle, name: str) -> None:
+    iid = sb.instance_id(name)
+    err = error_of(api.post("/number-lookups", json={"instanceId": iid, "numbers": nums(3)}), 409, "CONFLICT")
+    status = SEEDED_INSTANCES[name].status
+    assert "not connected" in err["message"] and f"status: {status}" in err["message"]
+    assert sb.state()["lookups"] == []
+
+
+# -- async lookups ------------------------------------------------------------------------------------
+def test_async_lookup_answer_and_counters_at_every_poll(api: Api, connected: str, sb: SandboxHandle) -> None:
+    numbers = [*nums(900), "bad", "00417955512345", "+0123456789", "12"]
+    r = api.post("/number-lookups", json={"instanceId": connected, "numbers": numbers})
+    assert r.status_code == 202
+    data = envelope(r)["data"]
+    assert set(data) == {"mode", "lookupId", "status", "requested", "message"}
+    assert (data["mode"], data["status"], data["requested"]) == ("async", "pending", 904)
+    assert isinstance(data["message"], str) and data["message"]
+    lid = data["lookupId"]
+    uuid.UUID(lid)
+
+    seen: list[str] = []
+    last_checked = -1
+    polls = 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        polls += 1
+        route = ("/progress", "", "")[polls % 3]
+        p = api.data("GET", f"/number-lookups/{lid}{route}")
+        assert set(p) >= PROGRESS_FIELDS
+        assert_consistent(p)
+        assert (p["requestedCount"], p["normalizedCount"], p["invalidCount"]) == (904, 901, 3)
+        assert p["checkedCount"] >= last_checked
+        last_checked = p["checkedCount"]
+        if not seen or seen[-1] != p["status"]:
+            seen.append(p["status"])
+        if p["status"] == "done":
+            break
+        assert p["completedAt"] is None and "result" not in p
+    assert seen[-1] == "done" and set(seen) <= {"pending", "processing", "done"}
+    assert "processing" in seen and polls > 5
+    final = api.data("GET", f"/number-lookups/{lid}")
+    assert final["progress"] == 100 and final["completedAt"] and final["error"] is None
+    valid = [normalize_number(n) for n in numbers if normalize_number(n)]
+    assert final["result"]["onWhatsApp"] == [n for n in valid if is_on_whatsapp(n)]
+    assert final["result"]["notOnWhatsApp"] == [n for n in valid if not is_on_whatsapp(n)]
+    assert final["result"]["invalid"] == ["bad", "+0123456789", "12"]
+    assert (final["mode"], final["instanceId"]) == ("async", connected)
+
+
+def test_async_lookups_progress_independently(api: Api, connected: str, sb: SandboxHandle) -> None:
+    ids = [
+        api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(n)})["lookupId"]
+        for n in (100, 300, 120)
+    ]
+    done = [wait_status(api, lid, {"done"}) for lid in ids]
+    assert [d["checkedCount"] for d in done] == [100, 300, 120]
+
+
+def test_pace_zero_is_done_at_first_poll(api: Api, connected: str, sb: SandboxHandle) -> None:
+    sb.set_faults(pace=0)
+    lid = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(100)})["lookupId"]
+    assert api.data("GET", f"/number-lookups/{lid}/progress")["status"] == "done"
+
+
+def test_unknown_lookup_is_lookup_not_found(api: Api) -> None:
+    lid = str(uuid.uuid4())
+    for path in (f"/number-lookups/{lid}", f"/number-lookups/{lid}/progress"):
+        error_of(api.get(path), 404, "LOOKUP_NOT_FOUND")
+    error_of(api.post(f"/number-lookups/{lid}/cancel"), 404, "LOOKUP_NOT_FOUND")
+    error_of(api.post(f"/number-lookups/{lid}/import-contacts", json={"tag": "x"}), 404, "LOOKUP_NOT_FOUND")
+
+
+# -- list lookups -------------------------------------------------------------------------------------
+def test_list_lookups_newest_first_paged(api: Api, connected: str) -> None:
+    created = [
+        api.data("POST", "/number-lookups", json={"instanceId": connected, "numbers": nums(2 + i)})["lookupId"]
+        for i in range(25)
+    ]
+    page = api.data("GET", "/number-lookups")
+    assert set(page) == {"lookups", "nextCursor", "hasMore"}
+    assert len(page["lookups"]) == 20 and page["hasMore"] is True and isinstance(page["nextCursor"], str)
+    assert [x["id"] for x in page["lookups"]] == created[::-1][:20]
+    for item in page["lookups"]:
+        assert set(item) == PROGRESS_FIELDS | {"mode", "instanceId"}
+        assert_consistent(item)
+    rest = api.data("GET", "/number-lookups", params={"cursor": page["nextCursor"]})
+    assert [x["id"] for x in rest["lookups"]] == created[::-1][20:]
+    assert rest["hasMore"] is False and rest["nextCursor"] is None
+    small = api.data("GET", "/number-lookups", params={"limit": 7})
+    assert len(small["lookups"]) == 7
+    ids: list[str] = []
+    cursor = None
+    for _ in range(10):
+        pg = api.data("GET", "/number-lookups", params={"limit": 7, "cursor": cursor})
+        ids += [x["id"] for x in pg["lookups"]]
+        cursor = pg["nextCursor"]
+        if not pg["hasMore"]:
+            break
+    assert ids == created[::-1]
+    assert len(api.data("GET", "/number-lookups", params={"limit": 100})["lookups"]) == 25
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "x"}, "limit"), ({"cursor": "nope"}, "cursor")],
+)
+def test_list_lookups_bad_parameters(api: Api, params: dict[str, Any], field: str) -> None:
+    err = error_of(api.get("/number-lookups", params=params), 400, "VALIDATION_ERROR")
+    assert field in err["message"]
+
+
+# -- cancel ------------------------------------------------------------------------------------------
+def test_cancel_pending_and_processing(api: Api, connected: str, sb: SandboxHandle) -> None:
+    sb.set_faults(pace=0.2)
+    lid = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(200)})["lookupId"]
+    out = api.data("POST", f"/number-lookups/{lid}/cancel")
+    assert set(out) == {"id", "status", "completedAt"} and out["id"] == lid and out["status"] == "cancelled"
+    sb.set_faults(pace=0.02)
+    lid2 = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(2000)})["lookupId"]
+    p = wait_status(api, lid2, {"processing"})
+    deadline = time.monotonic() + 10
+    while p["checkedCount"] == 0 and time.monotonic() < deadline:
+        p = api.data("GET", f"/number-lookups/{lid2}/progress")
+    assert api.data("POST", f"/number-lookups/{lid2}/cancel")["status"] == "cancelled"
+    first = api.data("GET", f"/number-lookups/{lid2}/progress")
+    time.sleep(0.1)  # five batch intervals: nothing moves any more
+    later = api.data("GET", f"/number-lookups/{lid2}")
+    assert later["status"] == "cancelled" and later["checkedCount"] == first["checkedCount"] < 2000
+    assert later["completedAt"] and "result" not in later
+    assert_consistent(later)
+
+
+def test_cancel_finished_lookup_cannot_be_cancelled(api: Api, connected: str, sb: SandboxHandle) -> None:
+    sync_id = api.data("POST", "/number-lookups", json={"instanceId": connected, "numbers": nums(3)})["lookupId"]
+    error_of(api.post(f"/number-lookups/{sync_id}/cancel"), 400, "LOOKUP_CANNOT_BE_CANCELLED")
+    sb.set_faults(pace=0.2)
+    lid = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(150)})["lookupId"]
+    api.data("POST", f"/number-lookups/{lid}/cancel")
+    error_of(api.post(f"/number-lookups/{lid}/cancel"), 400, "LOOKUP_CANNOT_BE_CANCELLED")
+    sb.set_faults(fail_lookups=1, pace=0)
+    failed = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(150)})
+    assert api.data("GET", f"/number-lookups/{failed['lookupId']}/progress")["status"] == "failed"
+    error_of(api.post(f"/number-lookups/{failed['lookupId']}/cancel"), 400, "LOOKUP_CANNOT_BE_CANCELLED")
+
+
+# -- import contacts ----------------------------------------------------------------------------------
+def test_import_only_on_whatsapp_with_tag_and_no_duplicates(api: Api, connected: str, sb: SandboxHandle) -> None:
+    numbers = [*nums(120), "bad", "+41 79 555 0002"]  # the last one duplicates +41795550002
+    lid = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": numbers})["lookupId"]
+    wait_status(api, lid, {"done"})
+    on = [n for n in nums(120) if is_on_whatsapp(n)]
+    first = api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": "verified-whatsapp"})
+    assert first == {"lookupId": lid, "tag": "verified-whatsapp", "imported": 60, "alreadyExisting": 1, "skipped": 61}
+    assert first["imported"] == len(on)
+    again = api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": "verified-whatsapp"})
+    assert (again["imported"], again["alreadyExisting"], again["skipped"]) == (0, 61, 61)
+    other = api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": "campaign:2026.04_x"})
+    assert other["imported"] == 0
+    contacts = api.data("GET", "/contacts", params={"limit": 100})
+    assert contacts["total"] == 60
+    assert sorted(c["phone"] for c in contacts["contacts"]) == sorted(on)
+    for c in contacts["contacts"]:
+        assert {"id", "name", "phone", "tags"} <= set(c)
+        assert c["tags"] == ["verified-whatsapp", "campaign:2026.04_x"]
+        assert c["name"] == c["phone"]
+    assert sb.state()["contacts"] == 60
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"tag": ""}, {"tag": "has space"}, {"tag": "x" * 65}, {"tag": 5}, {"tag": "ä"}, None]
+)
+def test_import_tag_validation(api: Api, connected: str, body: Any) -> None:
+    lid = api.data("POST", "/number-lookups", json={"instanceId": connected, "numbers": nums(3)})["lookupId"]
+    r = (
+        api.post(f"/number-lookups/{lid}/import-contacts", json=body)
+        if body is not None
+        else api.post(f"/number-lookups/{lid}/import-contacts")
+    )
+    err = error_of(r, 400, "VALIDATION_ERROR")
+    assert "tag" in err["message"]
+
+
+def test_import_of_unfinished_lookup_is_conflict(api: Api, connected: str, sb: SandboxHandle) -> None:
+    sb.set_faults(pace=0.5)
+    lid = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(200)})["lookupId"]
+    err = error_of(api.post(f"/number-lookups/{lid}/import-contacts", json={"tag": "t"}), 409, "CONFLICT")
+    assert "pending" in err["message"] or "processing" in err["message"]
+    assert "wait until it is done" in err["message"]
+    api.data("POST", f"/number-lookups/{lid}/cancel")
+    err = error_of(api.post(f"/number-lookups/{lid}/import-contacts", json={"tag": "t"}), 409, "CONFLICT")
+    assert "cancelled" in err["message"]
+
+
+# -- contacts --------------------------------------------------------------------------------------
+def test_contacts_create_get_conflict(api: Api) -> None:
+    r = api.post("/contacts", json={"name": "Ada", "phone": "+41791112233", "tags": ["vip"], "meta": {"k": 1}})
+    assert r.status_code == 201
+    c = envelope(r)["data"]
+    assert (c["name"], c["phone"], c["tags"], c["meta"]) == ("Ada", "+41791112233", ["vip"], {"k": 1})
+    assert api.data("GET", f"/contacts/{c['id']}") == c
+    err = error_of(api.post("/contacts", json={"name": "Other", "phone": "+41791112233"}), 409, "CONFLICT")
+    assert "+41791112233" in err["message"]
+    error_of(api.get(f"/contacts/{uuid.uuid4()}"), 404, "NOT_FOUND")
+    for body, field in [
+        ({"phone": "+41791112234"}, "name"),
+        ({"name": "x", "phone": "0791112233"}, "phone"),
+        ({"name": "x"}, "phone"),
+        ({"name": "x", "phone": "+41791112235", "tags": ["bad tag"]}, "tags"),
+    ]:
+        assert field in error_of(api.post("/contacts", json=body), 400, "VALIDATION_ERROR")["message"]
+
+
+def test_contacts_paging_search_sort(api: Api) -> None:
+    phones = [f"+4179000{i:04d}" for i in range(130)]
+    for i, p in enumerate(phones):
+        api.data("POST", "/contacts", 201, json={"name": f"Person {i:03d}", "phone": p})
+    page = api.data("GET", "/contacts")
+    assert set(page) == {"contacts", "total", "limit", "sort", "nextCursor", "hasMore"}
+    assert (page["total"], page["limit"], len(page["contacts"]), page["hasMore"]) == (130, 50, 50, True)
+    assert page["sort"] == "-createdAt"
+    assert [c["phone"] for c in page["contacts"]] == phones[::-1][:50]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        pg = api.data("GET", "/contacts", params={"limit": 40, "cursor": cursor, "sort": "phone"})
+        seen += [c["phone"] for c in pg["contacts"]]
+        cursor = pg["nextCursor"]
+        if not pg["hasMore"]:
+            assert cursor is None
+            break
+    assert seen == sorted(phones)
+    found = api.data("GET", "/contacts", params={"search": "person 12"})
+    assert found["total"] == 10 and all("Person 12" in c["name"] for c in found["contacts"])
+    names = api.data("GET", "/contacts", params={"sort": "-name", "limit": 3})
+    assert [c["name"] for c in names["contacts"]] == ["Person 129", "Person 128", "Person 127"]
+    assert api.data("GET", "/contacts", params={"limit": 100})["hasMore"] is True
+    error_of(api.get("/contacts", params={"limit": 101}), 400, "VALIDATION_ERROR")
+    error_of(api.get("/contacts", params={"sort": "random"}), 400, "VALIDATION_ERROR")
+    # A cursor of one sort order is refused by another.
+    error_of(api.get("/contacts", params={"cursor": page["nextCursor"], "sort": "name"}), 400, "VALIDATION_ERROR")
+
+
+# -- account, unknown routes, OpenAPI --------------------------------------------------------------
+def test_me_with_personal_key(api: Api) -> None:
+    me = api.data("GET", "/me")
+    assert {"id", "name", "email", "plan"} <= set(me)
+
+
+def test_unknown_routes_and_methods_use_the_envelope(api: Api) -> None:
+    error_of(api.get("/nothing-here"), 404, "NOT_FOUND")
+    error_of(api.get("/instances/"), 404, "NOT_FOUND")
+    error_of(api.get("/../../etc/passwd"), 404, "NOT_FOUND")
+    error_of(api.get(api.sb.base_url + "/api/v2/instances"), 404, "NOT_FOUND")
+    error_of(api("DELETE", "/instances"), 405, "METHOD_NOT_ALLOWED")
+    error_of(api("PUT", "/number-lookups"), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_openapi_describes_the_msgflash_routes_only(api: Api) -> None:
+    doc = api.session.get(api.sb.base_url + "/openapi.json", timeout=10).json()
+    paths = doc["paths"]
+    assert set(paths) == {
+        "/api/v1/instances",
+        "/api/v1/instances/{id}",
+        "/api/v1/instances/{id}/state",
+        "/api/v1/instances/{id}/health",
+        "/api/v1/number-lookups",
+        "/api/v1/number-lookups/{id}",
+        "/api/v1/number-lookups/{id}/progress",
+        "/api/v1/number-lookups/{id}/cancel",
+        "/api/v1/number-lookups/{id}/import-contacts",
+        "/api/v1/contacts",
+        "/api/v1/contacts/{id}",
+        "/api/v1/me",
+    }
+    assert set(paths["/api/v1/number-lookups"]) == {"get", "post"}
+    assert "202" in paths["/api/v1/number-lookups"]["post"]["responses"]
+    assert doc["components"]["securitySchemes"]["ApiKey"] == {"type": "apiKey", "in": "header", "name": "x-api-key"}

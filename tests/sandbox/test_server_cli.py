@@ -1,0 +1,148 @@
+"""Thread and subprocess modes, the ``msgflash-sandbox`` command (``--json`` line, banner, env vars)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+import pytest
+import requests
+
+from airflow_provider_msgflash.sandbox import SANDBOX_API_KEY, SEEDED_INSTANCES, running_sandbox
+from airflow_provider_msgflash.sandbox.cli import build_parser, config_from_args, main
+
+ROOT = Path(__file__).resolve().parents[2]
+OTHER_KEY = "msgf_live_" + "ab" * 32
+
+
+def _reader(stream: IO[bytes]) -> queue.Queue[bytes]:
+    lines: queue.Queue[bytes] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(b"")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MSGFLASH_SANDBOX_")}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_msgflash.sandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full_env,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_thread_mode_stops_on_exit() -> None:
+    with running_sandbox(rate_limit=0) as sb:
+        assert sb.mode == "thread" and sb.pid is None
+        assert sb.base_url.startswith("http://127.0.0.1:") and not sb.base_url.endswith("/")
+        assert requests.get(sb.api_url + "/instances", headers=sb.headers(), timeout=5).status_code == 200
+        url = sb.base_url
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/api/v1/instances", timeout=2)
+
+
+def test_subprocess_mode() -> None:
+    with running_sandbox(subprocess=True, rate_limit=0, pace=0.01) as sb:
+        assert sb.mode == "subprocess" and isinstance(sb.pid, int) and sb.pid != os.getpid()
+        assert sb.process is not None and sb.process.poll() is None
+        r = requests.get(sb.api_url + "/instances", headers=sb.headers(), timeout=5)
+        assert r.status_code == 200 and len(r.json()["data"]) == 5
+        # The config crosses over to the process: rate limit off, pace 0.01.
+        assert sb.faults()["rate_limit"] is None and sb.faults()["batch_interval"] == 0.01
+        sb.set_faults(error_rate=1.0)
+        assert requests.get(sb.api_url + "/instances", headers=sb.headers(), timeout=5).status_code >= 500
+        sb.reset(faults=True)
+        assert sb.state()["requests_total"] == 0
+        proc = sb.process
+    assert proc.poll() is not None  # stopped on exit
+
+
+def test_cli_json_line_first_then_serves() -> None:
+    proc = _start_cli("--port", "0", "--json", "--rate-limit", "0")
+    try:
+        assert proc.stdout is not None
+        first = _reader(proc.stdout).get(timeout=30)
+        info = json.loads(first)
+        assert {"base_url", "api_key", "team_key", "team_id", "instances"} <= set(info)
+        assert info["api_key"] == SANDBOX_API_KEY
+        assert info["base_url"].startswith("http://127.0.0.1:")
+        assert {i["name"]: i["id"] for i in info["instances"]} == {n: s.id for n, s in SEEDED_INSTANCES.items()}
+        r = requests.get(info["base_url"] + "/api/v1/me", headers={"x-api-key": info["api_key"]}, timeout=5)
+        assert r.status_code == 200
+    finally:
+        _stop(proc)
+
+
+def test_cli_banner_and_environment_variables() -> None:
+    env = {
+        "MSGFLASH_SANDBOX_API_KEYS": OTHER_KEY,
+        "MSGFLASH_SANDBOX_RATE_LIMIT": "0",
+        "MSGFLASH_SANDBOX_PACE": "realistic",
+    }
+    proc = _start_cli("--port", "0", env=env)
+    try:
+        assert proc.stdout is not None
+        lines = _reader(proc.stdout)
+        text = ""
+        for _ in range(200):
+            line = lines.get(timeout=30).decode()
+            text += line
+            if not line or "Ctrl+C" in line:
+                break
+        assert "http://127.0.0.1:" in text and "AIRFLOW_CONN_MSGFLASH_DEFAULT=" in text
+        assert SANDBOX_API_KEY in text and OTHER_KEY in text
+        assert "rate limit off" in text and "pace realistic" in text
+        for seed in SEEDED_INSTANCES.values():
+            assert seed.id in text and seed.name in text
+        base = next(w for w in text.split() if w.startswith("http://127.0.0.1:"))
+        r = requests.get(base + "/api/v1/instances", headers={"x-api-key": OTHER_KEY}, timeout=5)
+        assert r.status_code == 200
+    finally:
+        _stop(proc)
+    assert proc.returncode is not None
+
+
+def test_cli_refuses_non_loopback_host(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--host", "0.0.0.0", "--port", "0"])
+    assert info.value.code == 2
+    assert "loopback" in capsys.readouterr().err
+
+
+def test_cli_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSGFLASH_SANDBOX_ERROR_RATE", "0.25")
+    monkeypatch.setenv("MSGFLASH_SANDBOX_MONTHLY_QUOTA", "100")
+    team = ["--team-key", "msgf_team_mine0000000", "--team-id", "11111111-2222-4333-8444-555555555555"]
+    faults = ["--rate-limit", "0", "--pace", "0.3", "--storm-429", "2", "--drop-rate", "0.1", "--fail-lookups", "2"]
+    args = build_parser().parse_args(["--api-key", OTHER_KEY, *team, *faults])
+    cfg = config_from_args(args)
+    assert cfg.api_keys == (SANDBOX_API_KEY, OTHER_KEY)
+    assert cfg.team_keys == ("msgf_team_sandbox0000000000000000", "msgf_team_mine0000000")
+    assert cfg.team_id == "11111111-2222-4333-8444-555555555555"
+    assert (cfg.rate_limit, cfg.pace, cfg.storm_429, cfg.drop_rate, cfg.fail_lookups) == (None, "0.3", 2.0, 0.1, 2)
+    assert (cfg.error_rate, cfg.monthly_quota) == (0.25, 100)
+    only = config_from_args(build_parser().parse_args(["--no-default-keys", "--api-key", OTHER_KEY]))
+    assert only.api_keys == (OTHER_KEY,)
