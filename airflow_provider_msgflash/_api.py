@@ -267,10 +267,20 @@ def _number_extra(extras: Mapping[str, Any], name: str, default: float, conn_id:
     return number
 
 
-def settings_from_connection(conn: Any, conn_id: str, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Build :class:`Settings` from an Airflow ``Connection`` (checked; raises MsgFlashConfigError)."""
+def settings_from_connection(
+    conn: Any,
+    conn_id: str,
+    overrides: Mapping[str, Any] | None = None,
+    raw_extra: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from an Airflow ``Connection`` (checked; raises MsgFlashConfigError).
+
+    :param raw_extra: the connection's extras when already read (the async hook reads them without
+        blocking); default ``conn.extra_dejson``.
+    """
     extras: dict[str, Any] = {}
-    raw_extra = getattr(conn, "extra_dejson", None)
+    if raw_extra is None:
+        raw_extra = getattr(conn, "extra_dejson", None)
     if isinstance(raw_extra, Mapping):
         # Accept the UI's prefixed names (extra__msgflash__team_id) as well as plain ones.
         for k, v in raw_extra.items():
