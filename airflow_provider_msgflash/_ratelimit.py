@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 import time
-from collections import deque
+from typing import Any
 
 try:  # POSIX only; elsewhere the limiter is per process.
     import fcntl
@@ -46,7 +46,7 @@ class KeyRateLimiter:
         self.rate = max(1, int(rate)) if rate > 0 else 0
         # Never less than one second: 9.5/s is 9 per second, not 9 per 0.95 s (18 in some seconds).
         self.window = (max(1.0, self.rate / rate) + margin) if rate > 0 else 0.0
-        self._sent: deque[float] = deque()
+        self._sent: list[float] = []
         self._lock = threading.Lock()
         self.shared_file = shared_file if fcntl is not None else None
         #: Number of reservations that had to wait, and the seconds waited in total (for logs/benchmarks).
@@ -55,61 +55,93 @@ class KeyRateLimiter:
 
     def reserve(self) -> float:
         """Reserve the next send slot; return how many seconds to wait before sending."""
+        return self._reserve()[0]
+
+    def _reserve(self) -> tuple[float, float]:
+        """Book a slot: (seconds to wait, the booked time on the log's clock)."""
         if not self.rate:
-            return 0.0
+            return 0.0, 0.0
         with self._lock:
             if self.shared_file:
-                delay = self._reserve_in_file(self.shared_file)
+                delay, booked = self._in_file(self.shared_file, lambda sent, now: self._slot(sent, now))
             else:
                 now = time.monotonic()
-                delay = self._slot(self._sent, now) - now
+                booked = self._slot(self._sent, now)
+                delay = booked - now
             if delay > 0:
                 self.waits += 1
                 self.waited_seconds += delay
-            return delay
+            return delay, booked
 
-    def _slot(self, sent: deque[float], now: float) -> float:
-        """Book the earliest start allowed by the log ``sent`` (updated in place)."""
+    def _settle(self, booked: float, waited: float, woke_late_by: float) -> None:
+        """Move a booking to when the request really left, if that was noticeably later.
+
+        A busy thread or event loop can wake well after its slot; later bookings must count from
+        the real send time, or the server sees more than ``rate`` arrivals in one second.
+        """
+        if woke_late_by < 0.005 or not self.rate:
+            return
+        with self._lock:
+            if self.shared_file:
+                self._in_file(self.shared_file, lambda sent, now: _move(sent, booked, booked + woke_late_by))
+            else:
+                _move(self._sent, booked, booked + woke_late_by)
+
+    def _slot(self, sent: list[float], now: float) -> float:
+        """Book the earliest start allowed by the log ``sent`` (kept sorted, updated in place)."""
         start = now
         if len(sent) >= self.rate:
             start = max(now, sent[-self.rate] + self.window)
         sent.append(start)
-        while len(sent) > self.rate:
-            sent.popleft()
+        sent.sort()
+        del sent[: -self.rate]
         return start
 
-    def _reserve_in_file(self, path: str) -> float:
+    def _in_file(self, path: str, update: Any) -> tuple[float, float]:
+        """Run ``update(sent, now)`` on the log kept in ``path`` under an exclusive lock."""
         # Wall-clock times: the only clock all processes share.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             raw = os.read(fd, 65536).split()
             try:
-                sent = deque((float(x) for x in raw), maxlen=None)
+                sent = sorted(float(x) for x in raw)
             except ValueError:  # a torn or foreign file: start afresh
-                sent = deque()
+                sent = []
             now = time.time()
             if sent and sent[-1] > now + 60 * self.window:
                 sent.clear()  # the wall clock went back: forget bookings in the far future
-            start = self._slot(sent, now)
+            result = update(sent, now)
             os.lseek(fd, 0, os.SEEK_SET)
             os.ftruncate(fd, 0)
             os.write(fd, " ".join(f"{t:.6f}" for t in sent).encode())
-            return start - now
+            return (result - now, result) if isinstance(result, float) else (0.0, 0.0)
         finally:
             os.close(fd)  # also releases the lock
 
     def acquire(self) -> None:
         """Block the calling thread until a request may be sent."""
-        delay = self.reserve()
+        delay, booked = self._reserve()
         if delay > 0:
+            start = time.monotonic()
             time.sleep(delay)
+            self._settle(booked, delay, time.monotonic() - start - delay)
 
     async def acquire_async(self) -> None:
         """Wait, without blocking the event loop, until a request may be sent."""
-        delay = self.reserve()
+        delay, booked = self._reserve()
         if delay > 0:
+            start = time.monotonic()
             await asyncio.sleep(delay)
+            self._settle(booked, delay, time.monotonic() - start - delay)
+
+
+def _move(sent: list[float], booked: float, actual: float) -> None:
+    for i, t in enumerate(sent):
+        if abs(t - booked) < 2e-6:
+            sent[i] = actual
+            sent.sort()
+            return
 
 
 _registry: dict[tuple[str, float, str], KeyRateLimiter] = {}

@@ -63,6 +63,27 @@ async def aget_connection(conn_id: str) -> Any:
     return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
+async def aconnection_extras(conn: Any) -> dict[str, Any]:
+    """A connection's extras, read without a blocking call to the supervisor (Airflow 3.3.2+ masks
+    them asynchronously; a sync call there can deadlock a busy triggerer)."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.providers.common.compat.connection import get_async_extra_dejson
+
+        return dict(await get_async_extra_dejson(conn))
+    return dict(conn.extra_dejson)
+
+
+async def amask_secret(secret: str) -> None:
+    """Register a secret with the masker from inside an event loop."""
+    if AIRFLOW_V_3_0_PLUS:
+        import airflow.sdk.log as sdk_log
+
+        if hasattr(sdk_log, "amask_secret"):
+            await sdk_log.amask_secret(secret)
+            return
+    mask_secret(secret)
+
+
 def default_deferrable() -> bool:
     """The ``[operators] default_deferrable`` setting (False when unset)."""
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
@@ -80,7 +101,9 @@ __all__ = [
     "Context",
     "TaskInstanceKey",
     "TriggerEvent",
+    "aconnection_extras",
     "aget_connection",
+    "amask_secret",
     "conf",
     "default_deferrable",
     "mask_secret",

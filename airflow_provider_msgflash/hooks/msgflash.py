@@ -34,7 +34,13 @@ from airflow_provider_msgflash.exceptions import (
     MsgFlashLookupNotCancellableError,
     MsgFlashNotFoundError,
 )
-from airflow_provider_msgflash.version_compat import BaseHook, aget_connection, mask_secret
+from airflow_provider_msgflash.version_compat import (
+    BaseHook,
+    aconnection_extras,
+    aget_connection,
+    amask_secret,
+    mask_secret,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -500,8 +506,9 @@ class MsgFlashAsyncHook(_MsgFlashBaseHook):
         if self._settings is None:
             conn = await aget_connection(self.msgflash_conn_id)
             if conn.password:
-                mask_secret(conn.password)
-            self._settings = _api.settings_from_connection(conn, self.msgflash_conn_id, self._overrides)
+                await amask_secret(conn.password)
+            extras = await aconnection_extras(conn)
+            self._settings = _api.settings_from_connection(conn, self.msgflash_conn_id, self._overrides, extras)
         return self._settings
 
     async def _send_once(self, c: Call, s: Settings) -> Any:
