@@ -26,7 +26,7 @@ def test_lookup_and_import_dag_runs_green(
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    msgflash_conn.set_faults(pace=0.02)
+    msgflash_conn.set_faults(pace=0.2)
     dag = DagBag(dag_folder=str(EXAMPLES / "msgflash_lookup_and_import.py")).get_dag(
         "msgflash_lookup_and_import"
     )

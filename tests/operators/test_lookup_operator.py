@@ -70,7 +70,7 @@ def test_instance_can_be_named_by_id_name_or_wa_number(msgflash_conn: Any) -> No
 
 # -- async path ------------------------------------------------------------------------------------
 def test_async_lookup_defers_then_completes_via_trigger(msgflash_conn: Any) -> None:
-    msgflash_conn.set_faults(pace=0.05)
+    msgflash_conn.set_faults(pace=0.3)
     nums = numbers(250)
     task = op(numbers=nums, deferrable=True)
     ctx = make_context()

@@ -50,7 +50,7 @@ def test_ready_sensor_deferrable_defers_then_completes(msgflash_conn: Any) -> No
 
 
 def test_lookup_sensor_poke_and_failure(msgflash_conn: Any) -> None:
-    msgflash_conn.set_faults(pace=0.05)
+    msgflash_conn.set_faults(pace=0.3)
     hook = MsgFlashHook()
     lid = hook.create_number_lookup(msgflash_conn.instance_id("sandbox-connected"), numbers(150))["lookupId"]
     sensor = MsgFlashLookupSensor(task_id="s", lookup_id=lid, deferrable=True)
