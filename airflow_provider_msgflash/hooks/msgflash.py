@@ -143,7 +143,27 @@ class _MsgFlashBaseHook(BaseHook):
         """The account behind a personal key (team keys get ``TEAM_KEY_NOT_ALLOWED``)."""
         return self._send(call("get_me"))
 
-    # Connection form (Airflow 2; Airflow 3 reads the declarative form in get_provider_info) ----
+
+def _retry_log(hook: BaseHook, c: Call, exc: BaseException | None, attempt: int, total: int, wait: float) -> None:
+    hook.log.warning("MsgFlash %s failed (%s); try %d of %d, next in %.1f s.", c.describe(), exc, attempt, total, wait)
+
+
+class MsgFlashHook(_MsgFlashBaseHook):
+    """Synchronous MsgFlash client (requests + tenacity), one HTTP session with keep-alive per hook.
+
+    :param msgflash_conn_id: the Airflow connection (type ``msgflash``) holding Base URL, API key and
+        extras. Default ``msgflash_default``.
+    :param timeout: seconds per request; overrides the connection's ``timeout`` extra.
+    :param max_retries: retries of a retryable failure (429, 5xx, connection errors); overrides the
+        connection's ``max_retries`` extra.
+    :param requests_per_second: client-side limit for this key in this process; overrides the
+        connection's ``requests_per_second`` extra (0 = off).
+    """
+
+    hook_name = "MsgFlash"
+
+    # Connection form: Airflow 2 reads these from this class's own body (not inherited); Airflow 3
+    # reads the declarative form in get_provider_info.
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Relabelled, hidden and placeholder fields of the connection form."""
@@ -184,25 +204,6 @@ class _MsgFlashBaseHook(BaseHook):
                 default=int(_api.DEFAULT_REQUESTS_PER_SECOND),
             ),
         }
-
-
-def _retry_log(hook: BaseHook, c: Call, exc: BaseException | None, attempt: int, total: int, wait: float) -> None:
-    hook.log.warning("MsgFlash %s failed (%s); try %d of %d, next in %.1f s.", c.describe(), exc, attempt, total, wait)
-
-
-class MsgFlashHook(_MsgFlashBaseHook):
-    """Synchronous MsgFlash client (requests + tenacity), one HTTP session with keep-alive per hook.
-
-    :param msgflash_conn_id: the Airflow connection (type ``msgflash``) holding Base URL, API key and
-        extras. Default ``msgflash_default``.
-    :param timeout: seconds per request; overrides the connection's ``timeout`` extra.
-    :param max_retries: retries of a retryable failure (429, 5xx, connection errors); overrides the
-        connection's ``max_retries`` extra.
-    :param requests_per_second: client-side limit for this key in this process; overrides the
-        connection's ``requests_per_second`` extra (0 = off).
-    """
-
-    hook_name = "MsgFlash"
 
     @cached_property
     def settings(self) -> Settings:
