@@ -27,9 +27,7 @@ def test_lookup_and_import_dag_runs_green(
     from airflow.dag_processing.dagbag import DagBag
 
     msgflash_conn.set_faults(pace=0.2)
-    dag = DagBag(dag_folder=str(EXAMPLES / "msgflash_lookup_and_import.py")).get_dag(
-        "msgflash_lookup_and_import"
-    )
+    dag = DagBag(dag_folder=str(EXAMPLES / "msgflash_lookup_and_import.py")).get_dag("msgflash_lookup_and_import")
     dag_run = dag.test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"instance_ready": "success", "lookup_numbers": "success", "import_contacts": "success"}
