@@ -27,6 +27,7 @@ from airflow_provider_msgflash._api import (
     LOOKUP_ACTIVE_STATUSES,
     LOOKUP_TERMINAL_STATUSES,
     MIN_POLL_INTERVAL,
+    PROVIDER_BATCH_SIZE,
     parse_time,
 )
 from airflow_provider_msgflash.exceptions import MsgFlashLookupError
@@ -139,7 +140,14 @@ class PollSchedule:
         if span <= 0 or done <= 0:
             return None
         rate = done / span
-        end_server = last_t + max(0, total - last_c) / rate
+        if len(self._marks) == 1:
+            # createdAt→updatedAt also spans the pending phase, so one observation only bounds the
+            # pace from below: assume no slower than typical (an early poll just measures it again).
+            rate = max(rate, TYPICAL_RATE)
+        # Numbers are checked in provider batches: a last partial batch takes a whole batch's time.
+        left = max(0, total - last_c)
+        left = -(-left // PROVIDER_BATCH_SIZE) * PROVIDER_BATCH_SIZE
+        end_server = last_t + left / rate
         # Server timestamps → local clock: the lookup was created (server) when we submitted (local).
         offset = self.started_at - self._created if self._created is not None else time.time() - last_t
         return end_server + offset
