@@ -34,8 +34,10 @@ from airflow_provider_msgflash.exceptions import MsgFlashLookupError
 
 #: The assumed pace before anything is measured (numbers checked per second).
 TYPICAL_RATE = 20.0
-#: Share of the typical duration waited before the first poll.
+#: Share of the typical duration waited before the first poll, and its cap in seconds (a service
+#: faster than typical is then measured early, not noticed late).
 FIRST_POLL_SHARE = 0.25
+FIRST_POLL_MAX = 30.0
 #: Default longest pause between two polls of one lookup.
 DEFAULT_MAX_INTERVAL = 300.0
 
@@ -163,7 +165,7 @@ class PollSchedule:
             delay = end - now + 0.2 + 0.02 * duration
         elif self.polls <= 1:
             typical = self.requested / TYPICAL_RATE
-            delay = FIRST_POLL_SHARE * typical - elapsed
+            delay = min(FIRST_POLL_SHARE * typical, FIRST_POLL_MAX) - elapsed
         else:
             delay = 0.25 * elapsed
         delay = min(self.max_interval, max(self.min_interval, delay))

@@ -128,7 +128,8 @@ def _progress(created: float, updated: float, checked: int, total: int) -> dict[
 
 def test_schedule_first_poll_from_typical_pace_and_min_interval() -> None:
     s = PollSchedule(requested=10_000, started_at=1000.0)
-    assert s.next_delay(now=1000.0) == 10_000 / 20 * 0.25
+    assert s.next_delay(now=1000.0) == 30.0  # a quarter of 500 s, capped at 30 s
+    assert PollSchedule(requested=1000, started_at=1000.0).next_delay(now=1000.0) == 1000 / 20 * 0.25
     small = PollSchedule(requested=100, started_at=1000.0)
     assert small.next_delay(now=1000.0) == 2.0  # never below the docs' 2 s
 
