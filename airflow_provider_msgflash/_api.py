@@ -389,7 +389,10 @@ def error_from_answer(status: int, body: Any, text: str, headers: Mapping[str, s
         cls = _BY_STATUS.get(status, MsgFlashError)
     if message is None:
         snippet = " ".join(text.split())[:200] if text else ""
-        message = f"unexpected answer from MsgFlash{': ' + snippet if snippet else ''}"
+        message = (
+            f"unexpected answer from MsgFlash{': ' + snippet if snippet else ''} (not a MsgFlash error "
+            "envelope: is the connection's Base URL right?)"
+        )
     if code in HINTS:
         message = f"{message} — {HINTS[code]}"
     kwargs: dict[str, Any] = {"code": code, "status_code": status, "details": details, "request": request}

@@ -121,6 +121,8 @@ class MsgFlashConnectionError(MsgFlashError):
 
     def __init__(self, message: str, *, maybe_sent: bool = True, **kwargs: Any) -> None:
         self.maybe_sent = maybe_sent
+        if not maybe_sent and "Base URL" not in message:
+            message += " (nothing was sent: check the connection's Base URL and that the service is reachable)"
         super().__init__(message, **kwargs)
 
 
