@@ -5,9 +5,7 @@ Three async lookups (250, 2,000 and 10,000 numbers) run concurrently in a sandbo
 in one event loop (as in the triggerer), by:
 
 - ``ours``: :class:`MsgFlashLookupTrigger` (the provider as it is),
-- ``fixed``: a plain aiohttp loop polling ``/progress`` every 2 s (what the API docs suggest),
-- ``proposed``: the same trigger with the polling change proposed in benchmarks/README.md, applied
-  by this script in memory only (the provider's code is not changed); shown for comparison, not judged.
+- ``fixed``: a plain aiohttp loop polling ``/progress`` every 2 s (what the API docs suggest).
 
 Each follower uses its own API key, so the sandbox's request log tells their calls apart (client-side
 counts are printed next to the server's). Lateness = local time at which a follower saw ``done`` minus
@@ -24,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextvars
-import math
 import os
 import sys
 import time
@@ -38,58 +34,6 @@ c.prepare_airflow_env()
 
 TERMINAL = ("done", "failed", "cancelled")
 FIXED_INTERVAL = 2.0
-
-# ---------------------------------------------------------------------------------------------------
-# The proposed schedule (benchmark-side, for comparison only; see README "Proposed provider changes").
-# ---------------------------------------------------------------------------------------------------
-_schedule_cls: contextvars.ContextVar[Any] = contextvars.ContextVar("schedule_cls")
-
-
-def proposed_schedule_class() -> Any:
-    from airflow_provider_msgflash._api import PROVIDER_BATCH_SIZE
-    from airflow_provider_msgflash._polling import TYPICAL_RATE, PollSchedule
-
-    class ProposedPollSchedule(PollSchedule):
-        """predicted_end with (1) the remaining work rounded up to whole provider batches and (2) a
-        single-observation rate never assumed slower than TYPICAL_RATE (createdAt->updatedAt also spans
-        the lookup's pending phase, so that rate is a lower bound; a second observation measures it)."""
-
-        def predicted_end(self) -> float | None:
-            if not self._marks:
-                return None
-            total = self._total if self._total is not None else self.requested
-            last_t, last_c = self._marks[-1]
-            if len(self._marks) == 2:
-                first_t, first_c = self._marks[0]
-                span, done = last_t - first_t, last_c - first_c
-                if span <= 0 or done <= 0:
-                    return None
-                rate = done / span
-            elif self._created is not None:
-                span, done = last_t - self._created, last_c
-                if span <= 0 or done <= 0:
-                    return None
-                rate = max(done / span, TYPICAL_RATE)
-            else:
-                return None
-            batches = math.ceil(max(0, total - last_c) / PROVIDER_BATCH_SIZE)
-            end_server = last_t + batches * PROVIDER_BATCH_SIZE / rate
-            offset = self.started_at - self._created if self._created is not None else time.time() - last_t
-            return end_server + offset
-
-    return ProposedPollSchedule
-
-
-def install_schedule_switch() -> None:
-    """Let each trigger task pick its schedule class through a context variable (default: the provider's)."""
-    import airflow_provider_msgflash.triggers.msgflash as trig
-
-    original = trig.PollSchedule
-
-    def factory(**kwargs: Any) -> Any:
-        return _schedule_cls.get(original)(**kwargs)
-
-    trig.PollSchedule = factory  # type: ignore[assignment,misc]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -136,7 +80,6 @@ async def run_followers(
 
     deadline = time.time() + budget
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    proposed = proposed_schedule_class()
     async with aiohttp.ClientSession() as session:
         tasks: dict[asyncio.Task[Any], tuple[str, str]] = {}
         for lk in lookups:
@@ -145,12 +88,6 @@ async def run_followers(
                 lid,
                 "ours",
             )
-            token = _schedule_cls.set(proposed)
-            try:  # the task copies the context: this trigger uses the proposed schedule
-                t = asyncio.ensure_future(follow_with_trigger(lid, "bench_proposed", lk["submitted_at"], lk["size"]))
-            finally:
-                _schedule_cls.reset(token)
-            tasks[t] = (lid, "proposed")
             url = f"{sb.api_url}/number-lookups/{lid}/progress"
             tasks[asyncio.ensure_future(follow_fixed(session, url, {"x-api-key": keys["fixed"]}, deadline))] = (
                 lid,
@@ -177,10 +114,9 @@ def main() -> int:
     pace: Any = args.pace if args.pace in ("realistic", "fast", "instant") else float(args.pace)
 
     c.quiet_logs()
-    install_schedule_switch()
     from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 
-    keys = {name: c.new_key() for name in ("ours", "fixed", "proposed", "reader")}
+    keys = {name: c.new_key() for name in ("ours", "fixed", "reader")}
     c.banner(
         "bench_polling: adaptive trigger vs fixed 2 s poller",
         sizes=", ".join(f"{s:,}" for s in sizes),
@@ -188,7 +124,7 @@ def main() -> int:
     )
     sb = c.start_sandbox(list(keys.values()), pace=pace, rate_limit=10)
     try:
-        for name in ("ours", "proposed", "reader"):
+        for name in ("ours", "reader"):
             c.set_connection(f"bench_{name}", sb, keys[name])
         iid = sb.instance_id("sandbox-connected")
         hook = MsgFlashHook("bench_ours")
@@ -223,10 +159,10 @@ def main() -> int:
                     and lid in r["path"]
                     and r["key"] == fps[who]
                 )
-                for who in ("ours", "fixed", "proposed")
+                for who in ("ours", "fixed")
             }
-            late = {who: res[(lid, who)]["noticed"] - completed for who in ("ours", "fixed", "proposed")}
-            calls = {who: res[(lid, who)]["calls"] for who in ("ours", "fixed", "proposed")}
+            late = {who: res[(lid, who)]["noticed"] - completed for who in ("ours", "fixed")}
+            calls = {who: res[(lid, who)]["calls"] for who in ("ours", "fixed")}
             ratio = srv["ours"] / srv["fixed"]
             ok = ratio <= 0.3 and late["ours"] <= goal_late and res[(lid, "ours")]["status"] == "success"
             ok_all &= ok
@@ -241,8 +177,6 @@ def main() -> int:
                     f"{late['ours']:.2f} s",
                     f"{goal_late:.1f} s",
                     "PASS" if ok else "MISS",
-                    f"{srv['proposed']} ({srv['proposed'] / srv['fixed']:.2f}x)",
-                    f"{late['proposed']:.2f} s",
                 ]
             )
             summary.append(f"{lk['size']}: {ratio:.2f}x calls, late {late['ours']:.1f}/{goal_late:.0f} s")
@@ -259,15 +193,12 @@ def main() -> int:
                 "ours late",
                 "goal late",
                 "ours",
-                "proposed calls",
-                "proposed late",
             ],
         )
         print(
             "  calls: progress GETs counted by the sandbox (client-side count in brackets). The lookup "
             "operator adds one\n  progress GET of its own before deferring (poll once before deferring), "
-            "not counted here for either side.\n  'proposed': the same trigger with the _polling change "
-            "proposed in benchmarks/README.md (in memory; not judged)."
+            "not counted here for either side."
         )
     finally:
         sb.stop()
