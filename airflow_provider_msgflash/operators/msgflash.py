@@ -28,7 +28,7 @@ from airflow_provider_msgflash.exceptions import (
     MsgFlashLookupError,
 )
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashHook
-from airflow_provider_msgflash.operators._instance import check_health_policy, gate_instance
+from airflow_provider_msgflash.readiness import check_health_policy, gate_instance
 from airflow_provider_msgflash.version_compat import BaseOperator, default_deferrable
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from airflow_provider_msgflash._api import MIN_POLL_INTERVAL
 from airflow_provider_msgflash._polling import describe_progress, lookup_status
 from airflow_provider_msgflash.exceptions import MsgFlashError, MsgFlashLookupError
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashHook
-from airflow_provider_msgflash.operators._instance import (
+from airflow_provider_msgflash.readiness import (
     check_health_policy,
     describe_health,
     readiness_problem,

@@ -244,7 +244,7 @@ class MsgFlashInstanceReadyTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_msgflash.operators._instance import readiness_problem
+        from airflow_provider_msgflash.readiness import readiness_problem
 
         hook = MsgFlashAsyncHook(self.msgflash_conn_id)
         errors = 0

@@ -1,4 +1,4 @@
-"""The instance gate: is the WhatsApp instance connected, and healthy enough, to run a lookup?
+"""Instance readiness and health rules: is the WhatsApp instance connected, and healthy enough, to run a lookup?
 
 Used by the lookup operator before each run, by the readiness sensor and by its trigger.
 """
