@@ -5,6 +5,7 @@ normalisation and bad input."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -165,14 +166,32 @@ def test_unknown_lookup_gives_error_event(msgflash_conn: Any) -> None:
     assert "LOOKUP_NOT_FOUND" in event["message"]
 
 
-def test_on_kill_cancels_submitted_lookup(msgflash_conn: Any) -> None:
-    msgflash_conn.set_faults(pace=0.2)
-    task = op(numbers=numbers(400), deferrable=True)
-    with pytest.raises(TaskDeferred):
-        task.execute(make_context())
+def test_on_kill_cancels_the_lookup_of_a_task_waiting_in_the_worker(msgflash_conn: Any) -> None:
+    """Airflow calls on_kill (in the task's process) while execute() runs: here while the task waits
+    in the worker for its lookup (a deferred task has no running execute(), so on_kill is not called
+    for it; the trigger's own on_kill covers that case)."""
+    msgflash_conn.set_faults(pace=0.5)
+    task = op(numbers=numbers(400), deferrable=False)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = task.execute(make_context())
+        except Exception as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not task.owned_lookups and time.monotonic() < deadline:  # submitted, and known as its own
+        time.sleep(0.05)
+    (_lookup,) = lookups_in(msgflash_conn)
     task.on_kill()
-    (lookup,) = lookups_in(msgflash_conn)
-    assert lookup["status"] == "cancelled"
+    worker.join(60)
+    assert not worker.is_alive()
+    assert lookups_in(msgflash_conn)[0]["status"] == "cancelled"
+    # The wait then sees the cancellation and the task ends with it (no success, no hang).
+    assert isinstance(outcome.get("error"), MsgFlashLookupError) and outcome["error"].code == "LOOKUP_CANCELLED"
 
 
 # -- instance gate -----------------------------------------------------------------------------------
