@@ -61,7 +61,8 @@ HINTS: dict[str, str] = {
     "SUBSCRIPTION_INACTIVE": "The MsgFlash account has no active plan.",
     "MONTHLY_API_REQUEST_QUOTA_EXCEEDED": "The monthly request quota is used up; it will not clear within "
     "this task. Upgrade the plan or wait for the next month.",
-    "API_RATE_LIMIT_EXCEEDED": "More than 10 requests per second on this key.",
+    "API_RATE_LIMIT_EXCEEDED": "Other clients may share this key: lower the connection's requests_per_second "
+    "extra, or spread the tasks using it.",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,21 @@ class Settings:
         return self.base_url + c.path
 
 
+_TRANSIENT_ID_RE = re.compile(r"[A-Za-z0-9]{8}")
+
+
+def describe_connection(conn_id: str) -> str:
+    """``Connection 'msgflash_default'`` for messages, or ``The connection`` when ``conn_id`` is the
+    random id Airflow gives a connection it tests from the UI or the REST API (8 letters and digits,
+    exported as ``AIRFLOW_CONN_<ID>`` for the test only): that id means nothing to the user."""
+    transient = (
+        _TRANSIENT_ID_RE.fullmatch(conn_id or "") is not None
+        and not conn_id.islower()
+        and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ
+    )
+    return "The connection" if transient else f"Connection {conn_id!r}"
+
+
 def base_url_from(host: str | None, port: int | None, conn_id: str) -> str:
     """Base URL from the connection's host (a full URL, or a bare host name) and port.
 
@@ -82,7 +98,7 @@ def base_url_from(host: str | None, port: int | None, conn_id: str) -> str:
         valid = False
     if not valid:
         raise MsgFlashConfigError(
-            f"Connection {conn_id!r}: the Base URL {host!r} is not an http(s) URL. "
+            f"{describe_connection(conn_id)}: the Base URL {host!r} is not an http(s) URL. "
             f"Set the connection's host to e.g. {DEFAULT_BASE_URL!r} (or the sandbox's URL).",
             code="BAD_CONNECTION",
         )
@@ -102,7 +118,7 @@ def check_key(api_key: str | None, team_id: str | None, conn_id: str) -> tuple[s
     """
     key = (api_key or "").strip()
     team = (team_id or "").strip() or None
-    where = f"Connection {conn_id!r}"
+    where = describe_connection(conn_id)
     if not key:
         raise MsgFlashConfigError(
             f"{where} has no API key. Put your MsgFlash API key (msgf_live_... or msgf_team_...) in "
@@ -157,7 +173,7 @@ def _number_extra(extras: Mapping[str, Any], name: str, default: float, conn_id:
     if number < 0 or (name == "timeout" and number == 0):
         kind = "a whole number" if integer else "a number"
         raise MsgFlashConfigError(
-            f"Connection {conn_id!r}: extra {name!r} must be {kind} "
+            f"{describe_connection(conn_id)}: extra {name!r} must be {kind} "
             f"{'above' if name == 'timeout' else 'of at least'} 0, got {value!r}.",
             code="BAD_CONNECTION",
         )
@@ -185,8 +201,8 @@ def settings_from_connection(
     unknown = sorted(set(extras) - KNOWN_EXTRAS)
     if unknown:
         log.warning(
-            "Connection %r: ignoring unknown extra field(s) %s (known: %s).",
-            conn_id,
+            "%s: ignoring unknown extra field(s) %s (known: %s).",
+            describe_connection(conn_id),
             ", ".join(unknown),
             ", ".join(sorted(KNOWN_EXTRAS)),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Most pages followed by the ``iter_*`` helpers (100 items each).
 MAX_PAGES = 100_000
+#: Seconds ``test_connection`` waits to connect and for the answer (one try, no retries).
+TEST_TIMEOUT = 5.0
 
 
 class MsgFlashHook(MsgFlashBaseHook):
@@ -85,10 +88,10 @@ class MsgFlashHook(MsgFlashBaseHook):
             session.close()
 
     # Sending ---------------------------------------------------------------------------------------
-    def _send_once(self, c: Call) -> Any:
+    def _send_once(self, c: Call, settings: Settings | None = None) -> Any:
         import requests
 
-        s = self.settings
+        s = settings or self.settings
         self.limiter.acquire()
         try:
             resp = self.session.request(
@@ -140,14 +143,20 @@ class MsgFlashHook(MsgFlashBaseHook):
 
     # The connection form's "Test" ------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
-        """Check Base URL, key and team id with one cheap authenticated call (``GET /instances``)."""
+        """Check Base URL, key and team id with one cheap authenticated call (``GET /instances``).
+
+        Fails fast: one try, and at most :data:`TEST_TIMEOUT` seconds to connect and to answer, so a
+        wrong or unreachable Base URL is reported within seconds.
+        """
         try:
             s = self.settings
-            instances = self.list_instances() or []
+            quick = replace(s, timeout=min(s.timeout, TEST_TIMEOUT), max_retries=0)
+            instances = self._send_once(call("list_instances"), quick) or []
         except MsgFlashConfigError as e:
             return False, e.message
         except MsgFlashConnectionError as e:
-            return False, f"Could not reach MsgFlash: {e.message}. Check the Base URL (host) field."
+            hint = "" if "Base URL" in e.message else " Check the Base URL (host) field."
+            return False, f"Could not reach MsgFlash: {e.message}.{hint}"
         except MsgFlashError as e:
             return False, f"MsgFlash refused the request: {e}"
         except Exception as e:
