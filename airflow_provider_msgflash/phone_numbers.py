@@ -16,6 +16,9 @@ from typing import Any
 from airflow_provider_msgflash.api.defaults import MAX_NUMBERS_PER_LOOKUP
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
 
+#: Error code of an empty input (the lookup operator may skip instead, with ``if_empty="skip"``).
+NO_NUMBERS = "NO_NUMBERS"
+
 _NUMBER_COLUMNS = ("phone", "number", "phone_number", "msisdn", "wa_number", "waNumber")
 
 
@@ -78,9 +81,10 @@ def load_numbers(numbers: Any, numbers_file: str | None) -> list[Any]:
     if numbers is None and not numbers_file:
         raise _bad("Give the numbers to look up: `numbers` (a list) or `numbers_file` (a path).")
     if not out:
-        raise _bad(
+        raise MsgFlashConfigError(
             "There are no numbers to look up (`numbers`/`numbers_file` is empty). MsgFlash needs 1 to "
-            "10,000 numbers per lookup."
+            "10,000 numbers per lookup; set if_empty='skip' to skip the task on days without numbers.",
+            code=NO_NUMBERS,
         )
     return out
 

@@ -16,6 +16,7 @@ from airflow_provider_msgflash.polling import describe_progress, small_progress
 from airflow_provider_msgflash.readiness import check_health_policy, gate_instance
 from airflow_provider_msgflash.results import LookupResults, ResultWriter
 from airflow_provider_msgflash.statuses import LookupStatus
+from airflow_provider_msgflash.version_compat import AirflowSkipException
 
 if TYPE_CHECKING:
     from airflow_provider_msgflash.phone_numbers import PreparedNumbers
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 #: XCom key of what ``execute_complete`` needs after a deferral (pushed before deferring, so a task
 #: resumed on another worker never re-reads the user's inputs).
 RESUME_XCOM_KEY = "msgflash_resume"
+#: What an empty input may do.
+IF_EMPTY = ("fail", "skip")
 
 
 class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
@@ -81,6 +84,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         such input is refused.
     :param reuse_existing: on a retry, reuse a matching lookup from this DAG run (default True).
     :param xcom_numbers_limit: push the ``on_whatsapp`` list to XCom only up to this many numbers.
+    :param if_empty: what an empty input (``numbers=[]``, an empty file) does: ``"fail"`` (default: the
+        task fails, saying so) or ``"skip"`` (the task is skipped and nothing is sent: a day without
+        new numbers is normal in a daily DAG).
     """
 
     template_fields: Sequence[str] = (
@@ -110,9 +116,12 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         split_large: bool = True,
         reuse_existing: bool = True,
         xcom_numbers_limit: int = 1000,
+        if_empty: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if if_empty not in IF_EMPTY:
+            raise MsgFlashConfigError(f"`if_empty` must be one of {', '.join(IF_EMPTY)}, got {if_empty!r}.", code="BAD_ARGUMENT")
         check_health_policy(health_policy, min_safety_score)
         check_seconds(readiness_timeout, "readiness_timeout", allow_none=False, allow_zero=True)
         if import_tag is not None and not is_template(import_tag):
@@ -131,13 +140,19 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         self.split_large = split_large
         self.reuse_existing = reuse_existing
         self.xcom_numbers_limit = xcom_numbers_limit
+        self.if_empty = if_empty
 
     # Input ---------------------------------------------------------------------------------------
     def prepare_numbers(self) -> PreparedNumbers:
         """Read, check and (with ``normalize``) normalise the input; refuse what cannot be sent."""
-        from airflow_provider_msgflash.phone_numbers import load_numbers, prepare
+        from airflow_provider_msgflash.phone_numbers import NO_NUMBERS, load_numbers, prepare
 
-        raw = load_numbers(self.numbers, self.numbers_file)
+        try:
+            raw = load_numbers(self.numbers, self.numbers_file)
+        except MsgFlashConfigError as e:
+            if e.code == NO_NUMBERS and self.if_empty == "skip":
+                raise AirflowSkipException("No numbers to look up today (if_empty='skip'): nothing sent.") from None
+            raise
         prepared = prepare(raw, normalize=self.normalize, default_region=self.default_region)
         if not prepared.to_send:
             raise MsgFlashConfigError(
