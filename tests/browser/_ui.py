@@ -26,7 +26,7 @@ from tests.e2e._stack import AirflowStack
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 #: Seconds any single UI wait may take (a loaded 2-core machine renders the first page slowly).
-WAIT = 45
+WAIT = 60
 #: Without the background-networking flags Chromium keeps trying to reach Google's hosts through the
 #: closed network; a fresh --user-data-dir keeps runs from sharing state.
 CHROMIUM_FLAGS = (
@@ -77,7 +77,7 @@ def start_chromium(profile: Path) -> webdriver.Chrome:
     options.add_argument(f"--user-data-dir={profile}")
     service = Service(CHROMEDRIVER)
     driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(WAIT)
+    driver.set_page_load_timeout(2 * WAIT)  # the first load parses a 7 MB bundle on a busy machine
     driver.set_script_timeout(WAIT)
     return driver
 
