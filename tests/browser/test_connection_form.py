@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_msgflash import _api
+from airflow_provider_msgflash.api import defaults as _api
 from airflow_provider_msgflash.get_provider_info import get_provider_info
 from tests.browser._ui import AirflowUI
 from tests.browser.conftest import REPO, BrowserEnv
