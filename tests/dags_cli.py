@@ -32,9 +32,7 @@ class DagsTestRun:
 
 def _latest_run_tasks(db: Path, dag_id: str) -> dict[str, tuple[str | None, int]]:
     with sqlite3.connect(db) as conn:
-        row = conn.execute(
-            "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
-        ).fetchone()
+        row = conn.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
         if row is None:
             return {}
         rows = conn.execute(
@@ -64,11 +62,15 @@ def airflow_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subpro
         [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
     if proc.returncode != 0:
-        raise AssertionError(f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
     return proc
 
 
-def dags_test(dags_folder: Path, dag_id: str, source: str | None = None, env: dict[str, str] | None = None) -> DagsTestRun:
+def dags_test(
+    dags_folder: Path, dag_id: str, source: str | None = None, env: dict[str, str] | None = None
+) -> DagsTestRun:
     """Write ``source`` (when given) as ``<dag_id>.py`` in ``dags_folder`` and run ``airflow dags test``."""
     dags_folder.mkdir(parents=True, exist_ok=True)
     if source is not None:

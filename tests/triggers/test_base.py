@@ -44,9 +44,7 @@ def test_an_unexpected_exception_gives_one_error_event(msgflash_conn: Any, monke
 
 
 def test_a_refused_key_is_a_final_error_event(msgflash_conn: Any, monkeypatch: Any) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MSGFLASH_DEFAULT", msgflash_conn.connection_json(key="msgf_live_" + "0" * 64)
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_MSGFLASH_DEFAULT", msgflash_conn.connection_json(key="msgf_live_" + "0" * 64))
     trigger = MsgFlashLookupTrigger(lookup_ids=["lk-1"], requested=[100], poll_interval=2)
     (event,), session_left = _events(trigger)
     assert event["status"] == "error" and "401 UNAUTHORIZED" in event["message"]
