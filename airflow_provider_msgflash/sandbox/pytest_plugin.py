@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_msgflash.sandbox.server import SandboxHandle, running_sandbox
+from airflow_provider_msgflash.sandbox.handle import SandboxHandle
+from airflow_provider_msgflash.sandbox.server import running_sandbox
 
 
 @pytest.fixture(scope="session")
