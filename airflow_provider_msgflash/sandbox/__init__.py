@@ -12,6 +12,7 @@ It stands alone: it imports neither Airflow nor the rest of this provider, only 
 from __future__ import annotations
 
 from airflow_provider_msgflash.sandbox.config import FAULT_FIELDS, SandboxConfig
+from airflow_provider_msgflash.sandbox.dialects import ALL_DIALECTS, DIALECTS
 from airflow_provider_msgflash.sandbox.handle import SandboxAdminError, SandboxHandle
 from airflow_provider_msgflash.sandbox.rules import (
     ASYNC_THRESHOLD,
@@ -33,8 +34,10 @@ from airflow_provider_msgflash.sandbox.seeds import (
 from airflow_provider_msgflash.sandbox.server import running_sandbox, start_sandbox
 
 __all__ = [
+    "ALL_DIALECTS",
     "ASYNC_THRESHOLD",
     "BATCH_SIZE",
+    "DIALECTS",
     "FAULT_FIELDS",
     "MAX_NUMBERS",
     "PACE_PRESETS",

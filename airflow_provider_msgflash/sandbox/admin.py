@@ -14,12 +14,22 @@ from airflow_provider_msgflash.sandbox.config import FAULT_FIELDS
 from airflow_provider_msgflash.sandbox.errors import validation_error
 from airflow_provider_msgflash.sandbox.routes import state_of
 from airflow_provider_msgflash.sandbox.schemas import KeyBody, StatusBody
+from airflow_provider_msgflash.sandbox.state import SandboxState
 
 
 def ok(data: Any) -> JSONResponse:
     """``{"data": data}`` as is: admin answers are the sandbox's own, not the MsgFlash contract (and the
     request log can be large: no per-item encoding)."""
     return JSONResponse({"data": data})
+
+
+def _config(st: SandboxState) -> dict[str, Any]:
+    """The configuration in force: the start configuration (keys as fingerprints), the current dialect."""
+    cfg = st.config.to_dict()
+    cfg["api_keys"] = [rules.key_fingerprint(k) for k in cfg["api_keys"]]
+    cfg["team_keys"] = [rules.key_fingerprint(k) for k in cfg["team_keys"]]
+    cfg["dialect"] = list(st.dialect)
+    return cfg
 
 
 def admin_router() -> APIRouter:
@@ -47,6 +57,18 @@ def _switches(admin: APIRouter) -> None:
             name = next((n for n in FAULT_FIELDS if str(e).startswith(n)), "body")
             raise validation_error(name, str(e)) from None
 
+    @admin.post("/config")
+    async def set_config(request: Request, body: dict[str, Any]) -> JSONResponse:
+        st = state_of(request)
+        other = sorted(set(body) - {"dialect"})
+        if other:
+            raise validation_error(other[0], "only 'dialect' changes while running; the rest is set at start")
+        try:
+            st.set_dialect(body.get("dialect"))
+        except ValueError as e:
+            raise validation_error("dialect", str(e).removeprefix("dialect: ")) from None
+        return ok(_config(st))
+
     @admin.post("/instances/{ref}/status")
     async def set_instance_status(request: Request, ref: str, body: StatusBody) -> JSONResponse:
         return ok(state_of(request).instances.set_status(ref, body.status))
@@ -65,10 +87,7 @@ def _reads(admin: APIRouter) -> None:
 
     @admin.get("/config")
     async def get_config(request: Request) -> JSONResponse:
-        cfg = state_of(request).config.to_dict()
-        cfg["api_keys"] = [rules.key_fingerprint(k) for k in cfg["api_keys"]]
-        cfg["team_keys"] = [rules.key_fingerprint(k) for k in cfg["team_keys"]]
-        return ok(cfg)
+        return ok(_config(state_of(request)))
 
     @admin.get("/state")
     async def state(request: Request) -> JSONResponse:

@@ -2,14 +2,16 @@
 (``admin.py``), the guard in front (``guard.py``), and exception handlers that answer every failure
 under ``/api/``, FastAPI's own 404/405/422 included, in the documented envelope
 ``{"error": {"code", "message", "details"?}}``.
+
+Each dialect in use gets its own FastAPI application over the one shared state, so FastAPI enforces
+(and ``/openapi.json`` publishes) the response models of the dialect in force; switching the dialect
+while running sends the next request to the other application.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,8 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_msgflash.sandbox.admin import admin_router
 from airflow_provider_msgflash.sandbox.config import SandboxConfig
+from airflow_provider_msgflash.sandbox.dialects import DialectSet
 from airflow_provider_msgflash.sandbox.errors import SandboxError
-from airflow_provider_msgflash.sandbox.guard import INTERNAL_ERROR, Guard
+from airflow_provider_msgflash.sandbox.guard import INTERNAL_ERROR, Guard, Receive, Scope, Send
 from airflow_provider_msgflash.sandbox.routes import api_router
 from airflow_provider_msgflash.sandbox.state import SandboxState
 
@@ -104,17 +107,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(INTERNAL_ERROR)
 
 
-def create_app(config: SandboxConfig | None = None) -> FastAPI:
-    """The sandbox as an ASGI app (serve it with uvicorn on a loopback address)."""
-    state = SandboxState(config or SandboxConfig())
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await state.stop()
-
+def build_app(state: SandboxState, dialect: tuple[str, ...] = ()) -> FastAPI:
+    """One FastAPI application over ``state``, answering in ``dialect``: its routes' response models
+    (enforced, and published in its ``/openapi.json``) are that dialect's."""
     kwargs: dict[str, Any] = {}
     if "strict_content_type" in inspect.signature(FastAPI.__init__).parameters:
         kwargs["strict_content_type"] = False  # a JSON body without Content-Type is still read as JSON
@@ -124,16 +119,16 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         description=(
             "A local stand-in for the MsgFlash public API (https://srv.msgflash.com/api/v1) as the "
             "airflow-provider-msgflash uses it. Authenticate with the `x-api-key` header. "
-            "A valid number is on WhatsApp iff its last digit is even."
+            "A valid number is on WhatsApp iff its last digit is even. "
+            f"Dialect: {', '.join(dialect) or 'none (the canonical shapes)'}."
         ),
         docs_url="/docs",
         redoc_url=None,
-        lifespan=lifespan,
         **kwargs,
     )
     app.router.redirect_slashes = False
     app.state.sandbox = state
-    app.include_router(api_router())
+    app.include_router(api_router(DialectSet(dialect)))
     app.include_router(admin_router())
     app.add_exception_handler(SandboxError, _on_sandbox_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
@@ -143,6 +138,43 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     app.add_middleware(Guard, state=state, router=app.router)
     _add_security_scheme(app)
     return app
+
+
+class SandboxApp:
+    """The ASGI application a server runs: the sandbox's state, and one FastAPI application per dialect
+    in use (built on first use), to which each request goes according to the dialect in force."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.state = SandboxState(config or SandboxConfig())
+        self._apps: dict[tuple[str, ...], FastAPI] = {}
+        self.app_for(self.state.dialect)
+
+    def app_for(self, dialect: tuple[str, ...]) -> FastAPI:
+        app = self._apps.get(dialect)
+        if app is None:
+            app = self._apps[dialect] = build_app(self.state, dialect)
+        return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await self.app_for(self.state.dialect)(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.state.stop()  # background lookups end with the server
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(config: SandboxConfig | None = None) -> SandboxApp:
+    """The sandbox as an ASGI app (serve it with uvicorn on a loopback address)."""
+    return SandboxApp(config)
 
 
 def _add_security_scheme(app: FastAPI) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow_provider_msgflash.sandbox.config import SandboxConfig
+from airflow_provider_msgflash.sandbox.dialects import ALL, ALL_DIALECTS, DIALECTS
 from airflow_provider_msgflash.sandbox.rules import PACE_PRESETS, parse_pace
 from airflow_provider_msgflash.sandbox.seeds import SANDBOX_API_KEY, SANDBOX_TEAM_KEY, SEEDED_INSTANCES
 
@@ -103,6 +104,14 @@ def _behaviour_args(b: argparse._ArgumentGroup) -> None:
     b.add_argument("--monthly-quota", type=_quota, default=_env_num("MONTHLY_QUOTA", _quota, None), help="or none")
     b.add_argument("--warmup-delay", type=float, default=_env_num("WARMUP_DELAY", float, 3.0), metavar="SECONDS")
     b.add_argument("--seed", type=int, default=_env_num("SEED", int, None), help="for the fault dice")
+    b.add_argument(
+        "--dialect",
+        default=_env("DIALECT") or "",
+        metavar="NAMES",
+        help="answer the undocumented parts in these shapes (comma separated): "
+        + ", ".join(DIALECTS)
+        + f", or {ALL} (= {','.join(ALL_DIALECTS)}); none by default",
+    )
 
 
 def _fault_args(f: argparse._ArgumentGroup) -> None:
@@ -139,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         "seed": args.seed,
         "access_log": args.access_log,
         "request_log_size": args.request_log_size,
+        "dialect": args.dialect,
     }
     if args.team_id:
         settings["team_id"] = args.team_id
@@ -158,6 +168,7 @@ def announcement(config: SandboxConfig, base_url: str) -> dict[str, Any]:
             {"id": s.id, "name": s.name, "waNumber": s.wa_number, "status": s.status} for s in SEEDED_INSTANCES.values()
         ],
         "openapi": base_url + "/openapi.json",
+        "dialect": list(config.dialect),
         "pid": os.getpid(),
     }
 
@@ -187,6 +198,7 @@ def banner(config: SandboxConfig, base_url: str) -> str:
         if getattr(config, n)
     }
     lines.append("  faults     " + (", ".join(f"{k}={v:g}" for k, v in faults.items()) if faults else "none"))
+    lines.append("  dialect    " + (", ".join(config.dialect) or "none (the canonical shapes)"))
     lines.append("  on WhatsApp: a valid number whose last digit is even")
     lines.append("  Airflow connection:")
     lines.append(f"    export AIRFLOW_CONN_MSGFLASH_DEFAULT='{json.dumps(conn)}'")

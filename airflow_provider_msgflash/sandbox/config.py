@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from airflow_provider_msgflash.sandbox import rules
+from airflow_provider_msgflash.sandbox.dialects import parse_dialect
 from airflow_provider_msgflash.sandbox.seeds import SANDBOX_API_KEY, SANDBOX_TEAM_ID, SANDBOX_TEAM_KEY
 
 #: The switches ``set_faults`` / ``POST /_sandbox/faults`` may change while the sandbox runs.
@@ -94,6 +95,9 @@ class SandboxConfig:
     :param seed: seed of the random generator behind the fault switches (reproducible runs).
     :param access_log: log every request (uvicorn's access log).
     :param request_log_size: how many recent requests ``/_sandbox/requests`` keeps.
+    :param dialect: answer the undocumented parts of the API in these alternative shapes (see
+        ``dialects.py`` and docs/sandbox.md): a comma-separated string or a list of names, ``all``;
+        empty (default): the canonical shapes. Changed while running with ``set_dialect``.
     """
 
     host: str = "127.0.0.1"
@@ -115,6 +119,7 @@ class SandboxConfig:
     seed: int | None = None
     access_log: bool = False
     request_log_size: int = 1000
+    dialect: str | tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -132,6 +137,7 @@ class SandboxConfig:
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if not isinstance(self.request_log_size, int) or self.request_log_size < 1:
             raise ValueError("request_log_size must be at least 1")
+        set_(self, "dialect", parse_dialect(self.dialect))
 
     def _check_keys(self) -> None:
         if not self.api_keys:

@@ -150,7 +150,8 @@ class SandboxHandle:
 
     def reset(self, faults: bool = False) -> None:
         """Fresh seeded state: keys, instances (the warming one warms up again), no lookups or contacts,
-        counters, quota and request log cleared. ``faults=True`` also restores the starting switches."""
+        counters, quota and request log cleared. ``faults=True`` also restores the starting switches
+        and dialect."""
         self.admin("POST", "reset?faults=true" if faults else "reset")
 
     def state(self) -> dict[str, Any]:
@@ -166,6 +167,14 @@ class SandboxHandle:
 
     def contacts(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.admin("GET", "contacts")
+        return result
+
+    def set_dialect(self, dialect: str | list[str] | tuple[str, ...] | None) -> list[str]:
+        """Answer the undocumented parts in ``dialect`` (``"list-items,clock-ahead"``, a list, ``"all"``;
+        ``""``/None: the canonical shapes) from the next request on; returns the dialects in force.
+        ``reset(faults=True)`` goes back to the dialect the sandbox started with."""
+        body = list(dialect) if isinstance(dialect, tuple) else dialect
+        result: list[str] = self.admin("POST", "config", {"dialect": body})["dialect"]
         return result
 
     def set_instance_status(self, instance: str, status: str) -> dict[str, Any]:

@@ -16,18 +16,21 @@ SAFETY_STATES = ("healthy", "warning", "at_risk")
 ACTIVE = frozenset({"pending", "processing"})
 TERMINAL = frozenset({"done", "failed", "cancelled"})
 
-_RECOMMENDATIONS = {
-    "healthy": ["Keep a steady sending pace; the number is well established."],
+#: Health recommendations by safety state: ``(code, message)``. The canonical answer lists the
+#: messages; the ``health-objects`` dialect answers ``{"code", "message"}`` objects.
+RECOMMENDATIONS: dict[str, list[tuple[str, str]]] = {
+    "healthy": [("STEADY_PACE", "Keep a steady sending pace; the number is well established.")],
     "warning": [
-        "Ramp up slowly: stay under the daily limit of the warm-up policy.",
-        "Prefer contacts who have written to this number before.",
+        ("RAMP_UP_SLOWLY", "Ramp up slowly: stay under the daily limit of the warm-up policy."),
+        ("PREFER_KNOWN_CONTACTS", "Prefer contacts who have written to this number before."),
     ],
     "at_risk": [
-        "Pause bulk sends on this number until its safety score recovers.",
-        "Reduce volume and avoid sending to unverified numbers.",
-        "Check recent blocks and reports in the dashboard.",
+        ("PAUSE_BULK_SENDS", "Pause bulk sends on this number until its safety score recovers."),
+        ("REDUCE_VOLUME", "Reduce volume and avoid sending to unverified numbers."),
+        ("CHECK_BLOCKS", "Check recent blocks and reports in the dashboard."),
     ],
 }
+RECOMMENDATION_CODES = {message: code for pairs in RECOMMENDATIONS.values() for code, message in pairs}
 
 
 def iso(t: float | None) -> str | None:
@@ -84,7 +87,7 @@ class Instance:
                 "minDelaySeconds": 2 if healthy else 10,
             },
             "usageWindowSummary": {"windowHours": 24, "sent": 0, "delivered": 0, "failed": 0, "blocked": 0},
-            "recommendations": list(_RECOMMENDATIONS[self.safety_state]),
+            "recommendations": [message for _, message in RECOMMENDATIONS[self.safety_state]],
         }
 
 

@@ -1,5 +1,6 @@
 """The MsgFlash routes under ``/api/v1`` (as in ``msgflash-api.md``). Each handler asks the state for its
-answer and returns it in the ``{"data": ...}`` envelope; FastAPI checks it against the route's model."""
+canonical answer, shapes it in the dialects in force, and returns it in the ``{"data": ...}`` envelope;
+FastAPI checks it against the route's model (for the routes dialects change: that dialect's model)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Query, Request, Response
 
 from airflow_provider_msgflash.sandbox import schemas as s
+from airflow_provider_msgflash.sandbox.dialects import DialectSet
 from airflow_provider_msgflash.sandbox.errors import SandboxError, validation_error
 from airflow_provider_msgflash.sandbox.state import SandboxState
 
@@ -68,27 +70,27 @@ def route(
     )
 
 
-def _instances(api: APIRouter) -> None:
-    @route(api, "GET", "/instances", list[s.InstanceOut], tag="instances", summary="List the account's instances")
+def _instances(api: APIRouter, d: DialectSet, m: s.ResponseModels) -> None:
+    tag = "instances"
+
+    @route(api, "GET", "/instances", list[s.InstanceOut], tag=tag, summary="List the account's instances")
     async def list_instances(request: Request) -> Data:
-        return {"data": [i.public() for i in state_of(request).instances.all()]}
+        return {"data": d.shape("instances", [i.public() for i in state_of(request).instances.all()])}
 
-    @route(api, "GET", "/instances/{id}", s.InstanceOut, 404, tag="instances", summary="One instance")
+    @route(api, "GET", "/instances/{id}", s.InstanceOut, 404, tag=tag, summary="One instance")
     async def get_instance(request: Request, id: str) -> Data:
-        return {"data": state_of(request).instances.get(id).public()}
+        return {"data": d.shape("instance", state_of(request).instances.get(id).public())}
 
-    @route(api, "GET", "/instances/{id}/state", s.InstanceStateOut, 404, tag="instances", summary="Live provider state")
+    @route(api, "GET", "/instances/{id}/state", s.InstanceStateOut, 404, tag=tag, summary="Live provider state")
     async def get_instance_state(request: Request, id: str) -> Data:
         return {"data": state_of(request).instances.get(id).state()}
 
-    @route(
-        api, "GET", "/instances/{id}/health", s.InstanceHealthOut, 404, tag="instances", summary="Warm-up and health"
-    )
+    @route(api, "GET", "/instances/{id}/health", m.health, 404, tag=tag, summary="Warm-up and health")
     async def get_instance_health(request: Request, id: str) -> Data:
-        return {"data": state_of(request).instances.get(id).health()}
+        return {"data": d.shape("health", state_of(request).instances.get(id).health())}
 
 
-def _lookups(api: APIRouter) -> None:
+def _lookups(api: APIRouter, d: DialectSet, m: s.ResponseModels) -> None:
     tag = "number-lookups"
 
     @route(
@@ -109,35 +111,35 @@ def _lookups(api: APIRouter) -> None:
         response.status_code, data = state_of(request).create_lookup(body.instanceId, body.numbers)
         return {"data": data}
 
-    @route(api, "GET", "/number-lookups", s.LookupPageOut, 400, tag=tag, summary="List lookups, newest first")
+    @route(api, "GET", "/number-lookups", m.lookup_page, 400, tag=tag, summary="List lookups, newest first")
     async def list_number_lookups(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> Data:
-        return {"data": state_of(request).engine.list_page(limit, cursor)}
+        return {"data": d.shape("lookups", state_of(request).engine.list_page(limit, cursor))}
 
-    @route(api, "GET", "/number-lookups/{id}", s.LookupOut, 404, tag=tag, summary="A lookup, with result once done")
+    @route(api, "GET", "/number-lookups/{id}", m.lookup, 404, tag=tag, summary="A lookup, with result once done")
     async def get_number_lookup(request: Request, id: str) -> Data:
-        return {"data": state_of(request).engine.get(id).detail_view()}
+        return {"data": d.shape("lookup", state_of(request).engine.get(id).detail_view())}
 
     @route(api, "GET", "/number-lookups/{id}/progress", s.LookupProgressOut, 404, tag=tag, summary="Progress")
     async def get_number_lookup_progress(request: Request, id: str) -> Data:
-        return {"data": state_of(request).engine.get(id).progress_view()}
+        return {"data": d.shape("progress", state_of(request).engine.get(id).progress_view())}
 
 
-def _lookup_actions(api: APIRouter) -> None:
+def _lookup_actions(api: APIRouter, d: DialectSet, m: s.ResponseModels) -> None:
     tag = "number-lookups"
 
     @route(api, "POST", "/number-lookups/{id}/cancel", s.CancelOut, 400, 404, tag=tag, summary="Cancel a lookup")
     async def cancel_number_lookup(request: Request, id: str) -> Data:
-        return {"data": state_of(request).engine.cancel(id)}
+        return {"data": d.shape("cancel", state_of(request).engine.cancel(id))}
 
     @route(
         api,
         "POST",
         "/number-lookups/{id}/import-contacts",
-        s.ImportOut,
+        m.import_,
         400,
         404,
         409,
@@ -147,10 +149,10 @@ def _lookup_actions(api: APIRouter) -> None:
     async def import_contacts(request: Request, id: str, body: s.ImportBody | None = None) -> Data:
         if body is None:
             raise validation_error("tag", "Field required")
-        return {"data": state_of(request).import_contacts(id, body.tag)}
+        return {"data": d.shape("import", state_of(request).import_contacts(id, body.tag))}
 
 
-def _contacts_and_account(api: APIRouter) -> None:
+def _contacts_and_account(api: APIRouter, d: DialectSet, m: s.ResponseModels) -> None:
     @route(api, "GET", "/contacts", s.ContactPageOut, 400, tag="contacts", summary="List contacts")
     async def list_contacts(
         request: Request,
@@ -159,17 +161,18 @@ def _contacts_and_account(api: APIRouter) -> None:
         search: Annotated[str | None, Query(max_length=200)] = None,
         sort: s.ContactSort = "-createdAt",
     ) -> Data:
-        return {"data": state_of(request).contacts.list_page(limit, cursor, search, sort)}
+        return {"data": d.shape("contacts", state_of(request).contacts.list_page(limit, cursor, search, sort))}
 
     @route(api, "GET", "/contacts/{id}", s.ContactOut, 404, tag="contacts", summary="One contact")
     async def get_contact(request: Request, id: str) -> Data:
-        return {"data": state_of(request).contacts.get(id)}
+        return {"data": d.shape("contact", state_of(request).contacts.get(id))}
 
     @route(api, "POST", "/contacts", s.ContactOut, 400, 409, tag="contacts", summary="Create a contact", status=201)
     async def create_contact(request: Request, body: s.ContactCreate | None = None) -> Data:
         if body is None:
             raise validation_error("name", "Field required")
-        return {"data": state_of(request).contacts.create(body.name, body.phone, body.tags, body.meta)}
+        contact = state_of(request).contacts.create(body.name, body.phone, body.tags, body.meta)
+        return {"data": d.shape("contact", contact)}
 
     @route(api, "GET", "/me", s.MeOut, tag="account", summary="The account behind a personal key")
     async def get_me(request: Request) -> Data:
@@ -179,11 +182,10 @@ def _contacts_and_account(api: APIRouter) -> None:
         return {"data": state_of(request).me()}
 
 
-def api_router() -> APIRouter:
-    """Every MsgFlash route, under ``/api/v1``."""
+def api_router(dialects: DialectSet) -> APIRouter:
+    """Every MsgFlash route, under ``/api/v1``, answering in ``dialects`` (none: the canonical shapes)."""
     api = APIRouter(prefix=API_PREFIX, redirect_slashes=False)
-    _instances(api)
-    _lookups(api)
-    _lookup_actions(api)
-    _contacts_and_account(api)
+    models = s.response_models(dialects.names)
+    for group in (_instances, _lookups, _lookup_actions, _contacts_and_account):
+        group(api, dialects, models)
     return api

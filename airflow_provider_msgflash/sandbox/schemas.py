@@ -1,4 +1,5 @@
-"""The API's request bodies and response models, written from ``msgflash-api.md``.
+"""The API's request bodies and response models, written from ``msgflash-api.md``; for the answers
+the docs do not show, one model per dialect shape (:func:`response_models`).
 
 Response models are enforced: every route declares one (``response_model=``), FastAPI validates each
 answer against it, and an answer outside it (a missing or extra field, a wrong type) is refused with
@@ -8,9 +9,11 @@ answer against it, and an answer outside it (a missing or extra field, a wrong t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
 
 from airflow_provider_msgflash.sandbox import rules
 
@@ -122,41 +125,126 @@ class LookupProgressOut(Out):
     completedAt: str | None
 
 
-class LookupItemOut(LookupProgressOut):
-    """An item of ``GET /number-lookups`` (assumed)."""
-
-    mode: Literal["sync", "async"]
-    instanceId: str
-
-
-class LookupOut(LookupItemOut):
-    """``GET /number-lookups/{id}`` (assumed)."""
-
-    result: LookupResult | None = Field(None, description="Present once the lookup is done.")
-
-
-class LookupPageOut(Out):
-    """``GET /number-lookups`` (assumed): like the documented lists."""
-
-    lookups: list[LookupItemOut]
-    nextCursor: str | None
-    hasMore: bool
-
-
 class CancelOut(Out):
     id: str
     status: Literal["cancelled"]
     completedAt: str
 
 
+# -- the undocumented answers, in each dialect's shape ---------------------------------------------
+class NumberObject(Out):
+    number: str
+
+
+class LookupResultObjects(Out):
+    """``result`` with ``{"number": ...}`` items (dialect ``result-objects``)."""
+
+    onWhatsApp: list[NumberObject]
+    notOnWhatsApp: list[NumberObject]
+    invalid: list[NumberObject]
+
+
 class ImportOut(Out):
-    """``POST /number-lookups/{id}/import-contacts`` (assumed)."""
+    """``POST /number-lookups/{id}/import-contacts``, canonical (assumed)."""
 
     lookupId: str
     tag: str
     imported: int
     alreadyExisting: int
     skipped: int
+
+
+class ImportCountsOut(Out):
+    """Dialect ``import-counts``."""
+
+    lookupId: str
+    tag: str
+    importedCount: int
+    alreadyExistingCount: int
+    skippedCount: int
+
+
+class ImportSummary(Out):
+    new: int
+    existing: int
+
+
+class ImportSummaryOut(Out):
+    """Dialect ``import-summary``: counts the provider cannot recognise."""
+
+    lookupId: str
+    tag: str
+    summary: ImportSummary
+
+
+class SafetyStateObject(Out):
+    level: Literal["healthy", "warning", "at_risk"]
+
+
+class SafetyScoreObject(Out):
+    value: int = Field(ge=0, le=100)
+    max: Literal[100]
+
+
+class RecommendationObject(Out):
+    code: str
+    message: str
+
+
+class InstanceHealthObjectsOut(Out):
+    """Dialect ``health-objects`` (same field names as the documented ones)."""
+
+    instanceId: str
+    safetyState: SafetyStateObject
+    safetyScore: SafetyScoreObject
+    warmupPolicy: dict[str, Any]
+    usageWindowSummary: dict[str, Any]
+    recommendations: list[RecommendationObject]
+
+
+@dataclass(frozen=True)
+class ResponseModels:
+    """The models of the answers dialects may change; every other route has one fixed model."""
+
+    health: Any
+    lookup: Any
+    lookup_page: Any
+    import_: Any
+
+
+def _lookup_item(chosen: set[str]) -> Any:
+    """A lookup as listed (assumed): the documented progress fields, ``mode`` and ``instanceId``."""
+    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in LookupProgressOut.model_fields.items()}
+    if "updated-missing" in chosen:
+        del fields["updatedAt"]
+    if "no-mode" not in chosen:
+        fields["mode"] = (Literal["sync", "async"], ...)
+    fields["instanceId"] = (str, ...)
+    return create_model("LookupItemOut", __base__=Out, **fields)
+
+
+def _lookup_page(chosen: set[str], item: Any) -> Any:
+    if "list-array" in chosen:
+        return list[item]  # type: ignore[valid-type]
+    key = "items" if "list-items" in chosen else "lookups"
+    name = "LookupItemsPageOut" if key == "items" else "LookupPageOut"
+    fields: dict[str, Any] = {key: (list[item], ...), "nextCursor": (str | None, ...), "hasMore": (bool, ...)}  # type: ignore[valid-type]
+    return create_model(name, __base__=Out, **fields)
+
+
+def response_models(names: Iterable[str]) -> ResponseModels:
+    """The response models of the dialect-dependent answers under dialects ``names`` (none: canonical)."""
+    chosen = set(names)
+    item = _lookup_item(chosen)
+    result: Any = LookupResultObjects if "result-objects" in chosen else LookupResult
+    lookup = create_model("LookupOut", __base__=item, result=(result | None, Field(None, description="Once done.")))
+    imports = {"import-counts": ImportCountsOut, "import-summary": ImportSummaryOut}
+    return ResponseModels(
+        health=InstanceHealthObjectsOut if "health-objects" in chosen else InstanceHealthOut,
+        lookup=lookup,
+        lookup_page=_lookup_page(chosen, item),
+        import_=next((m for n, m in imports.items() if n in chosen), ImportOut),
+    )
 
 
 # -- contacts and account (doc) ------------------------------------------------------------------------

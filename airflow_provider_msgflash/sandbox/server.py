@@ -66,6 +66,7 @@ def config_to_args(config: SandboxConfig) -> list[str]:
     if config.access_log:
         args.append("--access-log")
     args += ["--request-log-size", str(config.request_log_size)]
+    args += ["--dialect", ",".join(config.dialect)]
     return args
 
 

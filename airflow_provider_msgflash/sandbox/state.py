@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_provider_msgflash.sandbox.config import Faults, SandboxConfig
 from airflow_provider_msgflash.sandbox.contacts import ContactBook
+from airflow_provider_msgflash.sandbox.dialects import parse_dialect
 from airflow_provider_msgflash.sandbox.engine import LookupEngine
 from airflow_provider_msgflash.sandbox.errors import SandboxError
 from airflow_provider_msgflash.sandbox.instances import InstanceRegistry
@@ -31,6 +32,7 @@ class SandboxState:
         self.config = config
         self.faults = Faults.from_config(config)
         self.rng = random.Random(config.seed)
+        self.dialect: tuple[str, ...] = tuple(config.dialect)
         self._fresh()
 
     def _fresh(self) -> None:
@@ -46,12 +48,19 @@ class SandboxState:
 
     async def reset(self, faults: bool = False) -> None:
         """Fresh seeded state (keys, instances, no lookups or contacts, counters and logs cleared).
-        With ``faults``, the fault switches go back to the configuration the sandbox started with."""
+        With ``faults``, the fault switches and the dialect go back to the configuration the sandbox
+        started with."""
         await self.engine.stop()
         if faults:
             self.faults = Faults.from_config(self.config)
             self.rng = random.Random(self.config.seed)
+            self.dialect = tuple(self.config.dialect)
         self._fresh()
+
+    def set_dialect(self, value: Any) -> tuple[str, ...]:
+        """Answer in dialect ``value`` from the next request on; raises ValueError naming a bad name."""
+        self.dialect = parse_dialect(value)
+        return self.dialect
 
     def set_faults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change fault switches (all or nothing); raises ValueError naming a bad one."""
@@ -98,6 +107,7 @@ class SandboxState:
             "contacts": len(self.contacts),
             **self.traffic.summary(),
             "faults": self.faults.to_dict(),
+            "dialect": list(self.dialect),
             "keys": self.keys.summary(),
             "started_at": iso(self.started_at),
         }

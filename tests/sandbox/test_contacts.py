@@ -1,8 +1,11 @@
-"""Contacts: create, get, conflicts, paging, search and sort; import from a lookup with a tag."""
+"""Contacts: create, get, conflicts, paging, search and sort; import from a lookup with a tag. Every test
+runs under every dialect (and none)."""
 
 from __future__ import annotations
 
 import uuid
+
+import pytest
 
 from airflow_provider_msgflash.sandbox import (
     SandboxHandle,
@@ -16,19 +19,17 @@ from tests.sandbox.sandbox_testkit import (
     wait_status,
 )
 
+pytestmark = pytest.mark.usefixtures("each_dialect")
+
 
 def test_import_only_on_whatsapp_with_tag_and_no_duplicates(api: Api, connected: str, sb: SandboxHandle) -> None:
     numbers = [*nums(120), "bad", "+41 79 555 0002"]  # the last one duplicates +41795550002
     lid = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": numbers})["lookupId"]
     wait_status(api, lid, {"done"})
     on = [n for n in nums(120) if is_on_whatsapp(n)]
-    first = api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": "verified-whatsapp"})
-    assert first == {"lookupId": lid, "tag": "verified-whatsapp", "imported": 60, "alreadyExisting": 1, "skipped": 61}
-    assert first["imported"] == len(on)
-    again = api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": "verified-whatsapp"})
-    assert (again["imported"], again["alreadyExisting"], again["skipped"]) == (0, 61, 61)
-    other = api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": "campaign:2026.04_x"})
-    assert other["imported"] == 0
+    # The answer's shape is assumed (see test_dialects.py); what the import did is read from the contacts.
+    for tag in ("verified-whatsapp", "verified-whatsapp", "campaign:2026.04_x"):
+        api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": tag})
     contacts = api.data("GET", "/contacts", params={"limit": 100})
     assert contacts["total"] == 60
     assert sorted(c["phone"] for c in contacts["contacts"]) == sorted(on)
