@@ -13,7 +13,7 @@ from airflow_provider_msgflash.sandbox import rules
 from airflow_provider_msgflash.sandbox.config import FAULT_FIELDS
 from airflow_provider_msgflash.sandbox.errors import validation_error
 from airflow_provider_msgflash.sandbox.routes import state_of
-from airflow_provider_msgflash.sandbox.schemas import KeyBody, StatusBody
+from airflow_provider_msgflash.sandbox.schemas import HealthBody, KeyBody, StatusBody
 from airflow_provider_msgflash.sandbox.state import SandboxState
 
 
@@ -72,6 +72,10 @@ def _switches(admin: APIRouter) -> None:
     @admin.post("/instances/{ref}/status")
     async def set_instance_status(request: Request, ref: str, body: StatusBody) -> JSONResponse:
         return ok(state_of(request).instances.set_status(ref, body.status))
+
+    @admin.post("/instances/{ref}/health")
+    async def set_instance_health(request: Request, ref: str, body: HealthBody) -> JSONResponse:
+        return ok(state_of(request).instances.set_health(ref, body.safetyScore, body.safetyState))
 
     @admin.post("/keys")
     async def keys(request: Request, body: KeyBody) -> JSONResponse:

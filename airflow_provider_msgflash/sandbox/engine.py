@@ -17,6 +17,11 @@ from airflow_provider_msgflash.sandbox.models import ACTIVE, Instance, Lookup, i
 from airflow_provider_msgflash.sandbox.paging import page, paged
 
 
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
+
+
 class LookupEngine:
     """All number lookups of the sandbox. Runs on the server's event loop thread only."""
 
@@ -25,6 +30,7 @@ class LookupEngine:
         self.lookups: dict[str, Lookup] = {}
         self._seq = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sleepers: set[asyncio.Future[None]] = set()
 
     async def stop(self) -> None:
         """Stop every background lookup (on shutdown and reset)."""
@@ -72,11 +78,36 @@ class LookupEngine:
             lk.fail_at = (len(lk.valid) // 2) // rules.BATCH_SIZE * rules.BATCH_SIZE
 
     async def _run(self, lk: Lookup) -> None:
-        """Advance ``lk`` one step per ``pace`` seconds until it is finished, cancelled or stalled."""
+        """Advance ``lk`` one step per ``pace`` seconds until it is finished, cancelled or stalled. The
+        pace is read again whenever it changes: the next step is due one (new) pace after the last one,
+        so a running lookup follows a new pace at once (pace 0: it finishes at once)."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while lk.status in ACTIVE and not lk.stalled:
             interval = self.faults.batch_interval
-            await asyncio.sleep(interval)
+            wait = last + interval - loop.time()
+            if wait > 0:
+                await self._sleep(wait)
+                continue
             self._advance(lk, 1 if interval > 0 else None)
+            last = loop.time()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the pace changes meanwhile (:meth:`pace_changed`)."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, woken)
+        self._sleepers.add(woken)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self._sleepers.discard(woken)
+
+    def pace_changed(self) -> None:
+        """Wake every running lookup to read the new pace (called on the event loop's thread)."""
+        for woken in list(self._sleepers):
+            _wake(woken)
 
     def _advance(self, lk: Lookup, steps: int | None) -> None:
         """One step (pending → processing, then one batch of 20 per step); ``None``: as many as it takes."""

@@ -183,6 +183,17 @@ class SandboxHandle:
         result: dict[str, Any] = self.admin("POST", f"instances/{ref}/status", {"status": status})
         return result
 
+    def set_instance_health(self, instance: str, safety_score: int, safety_state: str | None = None) -> dict[str, Any]:
+        """Set an instance's (by id or name) ``safetyScore`` (0-100) and ``safetyState`` (``healthy``,
+        ``warning``, ``at_risk``; by default derived from the score: from 80 healthy, from 50 warning);
+        returns its health answer (canonical shape). Lasts until the next reset."""
+        ref = urllib.parse.quote(instance, safe="")
+        body: dict[str, Any] = {"safetyScore": safety_score}
+        if safety_state is not None:
+            body["safetyState"] = safety_state
+        result: dict[str, Any] = self.admin("POST", f"instances/{ref}/health", body)
+        return result
+
     def add_key(self, key: str, team_id: str | None = None) -> dict[str, Any]:
         """Accept another key (a team key needs its ``team_id``)."""
         if team_id is None and key.startswith("msgf_team_"):

@@ -1,11 +1,12 @@
-"""The account's WhatsApp instances: seeded at start and reset, warming up on a timer, and flipped by
-the admin API."""
+"""The account's WhatsApp instances: seeded at start and reset, warming up on a timer, and changed by
+the admin API (status flips, health)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from airflow_provider_msgflash.sandbox import rules
 from airflow_provider_msgflash.sandbox.errors import not_found, validation_error
 from airflow_provider_msgflash.sandbox.models import INSTANCE_STATUSES, Instance
 from airflow_provider_msgflash.sandbox.seeds import SEED_CREATED, SEEDED_INSTANCES
@@ -65,6 +66,14 @@ class InstanceRegistry:
         inst.warm_at = None
         inst.updated_at = time.time()
         return inst.public()
+
+    def set_health(self, ref: str, score: int, state: str | None = None) -> dict[str, Any]:
+        """Set ``safetyScore`` (0-100) and ``safetyState`` (given, or derived from the score)."""
+        inst = self.find(ref)
+        inst.safety_score = score
+        inst.safety_state = state or rules.safety_state_for(score)
+        inst.updated_at = time.time()
+        return inst.health()
 
     def summary(self) -> list[dict[str, Any]]:
         return [{**i.public(), "safetyScore": i.safety_score} for i in self.all()]

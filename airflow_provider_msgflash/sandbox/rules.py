@@ -75,6 +75,12 @@ def split_numbers(numbers: Iterable[str]) -> tuple[list[str], list[str]]:
     return normalized, invalid
 
 
+def safety_state_for(score: int) -> str:
+    """The ``safetyState`` the sandbox gives a ``safetyScore``: ``healthy`` from 80, ``warning`` from 50,
+    else ``at_risk`` (the seeded instances follow it)."""
+    return "healthy" if score >= 80 else "warning" if score >= 50 else "at_risk"
+
+
 def is_valid_tag(tag: object) -> bool:
     """Tags are 1 to 64 characters of letters, digits and ``- _ . :``."""
     return isinstance(tag, str) and TAG_RE.match(tag) is not None

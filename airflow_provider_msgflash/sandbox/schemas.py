@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 
 from airflow_provider_msgflash.sandbox import rules
 
@@ -301,6 +301,11 @@ class ContactCreate(BaseModel):
 # -- admin bodies ----------------------------------------------------------------------------------------
 class StatusBody(BaseModel):
     status: InstanceStatus
+
+
+class HealthBody(BaseModel):
+    safetyScore: StrictInt = Field(ge=0, le=100)
+    safetyState: Literal["healthy", "warning", "at_risk"] | None = None
 
 
 class KeyBody(BaseModel):

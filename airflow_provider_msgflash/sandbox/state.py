@@ -63,8 +63,11 @@ class SandboxState:
         return self.dialect
 
     def set_faults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Change fault switches (all or nothing); raises ValueError naming a bad one."""
+        """Change fault switches (all or nothing); raises ValueError naming a bad one. A new ``pace``
+        applies to running lookups too, from their next step."""
         self.faults.update(changes)
+        if "pace" in changes:
+            self.engine.pace_changed()
         return self.faults.to_dict()
 
     def create_lookup(self, instance_id: str, numbers: list[str]) -> tuple[int, dict[str, Any]]:

@@ -82,3 +82,29 @@ def test_stall_lookups(api: Api, sb: SandboxHandle) -> None:
     assert first["checkedCount"] == later["checkedCount"] < 300
     assert later["updatedAt"] == first["updatedAt"]
     assert api.data("POST", f"/number-lookups/{lid}/cancel")["status"] == "cancelled"
+
+
+def test_a_new_pace_applies_to_running_lookups(api: Api, sb: SandboxHandle, connected: str) -> None:
+    """The polling benchmark's "pace that changes mid-lookup": a slower pace holds a running lookup back
+    from its next step on, a faster one (or 0) speeds it up at once, without waiting out the old pace."""
+    sb.set_faults(pace=0.01)
+    lid = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(2000)})["lookupId"]
+    deadline = time.monotonic() + 10
+    while api.data("GET", f"/number-lookups/{lid}/progress")["checkedCount"] < 100:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    sb.set_faults(pace=3600)  # from now on, one step an hour
+    time.sleep(0.05)  # any step already under way lands
+    held = api.data("GET", f"/number-lookups/{lid}/progress")
+    time.sleep(0.3)  # thirty old steps
+    assert api.data("GET", f"/number-lookups/{lid}/progress")["checkedCount"] == held["checkedCount"] < 2000
+    sb.set_faults(pace=0.01)  # wakes the lookup: it does not wait out the hour
+    done = wait_status(api, lid, {"done"}, timeout=20)
+    assert done["checkedCount"] == 2000
+
+    slow = api.data("POST", "/number-lookups", 202, json={"instanceId": connected, "numbers": nums(300)})["lookupId"]
+    sb.set_faults(pace=3600)
+    time.sleep(0.1)
+    assert api.data("GET", f"/number-lookups/{slow}/progress")["status"] == "pending"
+    sb.set_faults(pace=0)  # pace 0: finished at once
+    assert wait_status(api, slow, {"done"}, timeout=5)["checkedCount"] == 300

@@ -1,4 +1,4 @@
-"""Instances: the warming instance, status flips through the admin API."""
+"""Instances: the warming instance, status and health set through the admin API."""
 
 from __future__ import annotations
 
@@ -56,3 +56,30 @@ def test_warming_instance_flips_to_connected() -> None:
 def test_fixture_warming_instance_starts_connecting(api: Api, sb: SandboxHandle) -> None:
     """The shared fixture's default warm-up (3 s) starts over at each test's reset."""
     assert api.data("GET", f"/instances/{sb.instance_id('sandbox-warming')}")["status"] == "connecting"
+
+
+def test_set_instance_health(api: Api, sb: SandboxHandle) -> None:
+    iid = sb.instance_id("sandbox-connected")
+    assert api.data("GET", f"/instances/{iid}/health")["safetyScore"] == 92
+    out = sb.set_instance_health("sandbox-connected", 40)  # crosses below the 50 a health gate may use
+    assert (out["safetyScore"], out["safetyState"]) == (40, "at_risk")
+    h = api.data("GET", f"/instances/{iid}/health")
+    assert (h["safetyScore"], h["safetyState"]) == (40, "at_risk") and len(h["recommendations"]) == 3
+    assert api.data("GET", f"/instances/{iid}")["status"] == "connected"  # health is guidance only
+    assert sb.set_instance_health(iid, 75)["safetyState"] == "warning"
+    assert sb.set_instance_health(iid, 80)["safetyState"] == "healthy"
+    assert sb.set_instance_health(iid, 30, "healthy")["safetyState"] == "healthy"  # a given state wins
+    sb.set_dialect("health-objects")
+    assert api.data("GET", f"/instances/{iid}/health")["safetyScore"] == {"value": 30, "max": 100}
+    for score, state, field in [(101, None, "safetyScore"), (-1, None, "safetyScore"), (50, "fine", "safetyState")]:
+        with pytest.raises(SandboxAdminError) as info:
+            sb.set_instance_health(iid, score, state)
+        assert info.value.status == 400 and field in str(info.value)
+    with pytest.raises(SandboxAdminError) as info:
+        sb.admin("POST", f"instances/{iid}/health", {"safetyScore": "40"})
+    assert info.value.status == 400
+    with pytest.raises(SandboxAdminError) as info:
+        sb.set_instance_health("nope", 50)
+    assert info.value.status == 404
+    sb.reset()  # the seeded health comes back (the dialect stays)
+    assert api.data("GET", f"/instances/{iid}/health")["safetyScore"] == {"value": 92, "max": 100}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_msgflash.sandbox import (
+    SEEDED_INSTANCES,
     is_on_whatsapp,
     normalize_number,
     split_numbers,
 )
-from airflow_provider_msgflash.sandbox.rules import check_host, is_valid_tag, parse_pace
+from airflow_provider_msgflash.sandbox.rules import check_host, is_valid_tag, parse_pace, safety_state_for
 
 
 @pytest.mark.parametrize(
@@ -63,3 +64,15 @@ def test_pace_and_tags_and_hosts() -> None:
     for bad in ("0.0.0.0", "192.168.1.2", "example.com", "::"):
         with pytest.raises(ValueError, match="loopback"):
             check_host(bad)
+
+
+def test_safety_state_for_score() -> None:
+    assert [safety_state_for(s) for s in (100, 80, 79, 50, 49, 0)] == [
+        "healthy",
+        "healthy",
+        "warning",
+        "warning",
+        "at_risk",
+        "at_risk",
+    ]
+    assert all(safety_state_for(s.safety_score) == s.safety_state for s in SEEDED_INSTANCES.values())
