@@ -97,6 +97,8 @@ def test_sandbox_loads_nothing_of_the_provider_or_airflow_at_run_time() -> None:
 
 def test_public_names() -> None:
     for name in (
+        "DIALECTS",
+        "ALL_DIALECTS",
         "running_sandbox",
         "start_sandbox",
         "SandboxHandle",
