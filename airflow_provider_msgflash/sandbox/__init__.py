@@ -11,6 +11,9 @@ It stands alone: it imports neither Airflow nor the rest of this provider, only 
 
 from __future__ import annotations
 
+from airflow_provider_msgflash.sandbox.config import FAULT_FIELDS, SandboxConfig
+from airflow_provider_msgflash.sandbox.dialects import ALL_DIALECTS, DIALECTS
+from airflow_provider_msgflash.sandbox.handle import SandboxAdminError, SandboxHandle
 from airflow_provider_msgflash.sandbox.rules import (
     ASYNC_THRESHOLD,
     BATCH_SIZE,
@@ -21,25 +24,20 @@ from airflow_provider_msgflash.sandbox.rules import (
     normalize_number,
     split_numbers,
 )
-from airflow_provider_msgflash.sandbox.server import (
-    SandboxAdminError,
-    SandboxHandle,
-    running_sandbox,
-    start_sandbox,
-)
-from airflow_provider_msgflash.sandbox.state import (
-    FAULT_FIELDS,
+from airflow_provider_msgflash.sandbox.seeds import (
     SANDBOX_API_KEY,
     SANDBOX_TEAM_ID,
     SANDBOX_TEAM_KEY,
     SEEDED_INSTANCES,
-    SandboxConfig,
     SeededInstance,
 )
+from airflow_provider_msgflash.sandbox.server import running_sandbox, start_sandbox
 
 __all__ = [
+    "ALL_DIALECTS",
     "ASYNC_THRESHOLD",
     "BATCH_SIZE",
+    "DIALECTS",
     "FAULT_FIELDS",
     "MAX_NUMBERS",
     "PACE_PRESETS",

@@ -14,13 +14,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from airflow_provider_msgflash.sandbox.config import SandboxConfig
+from airflow_provider_msgflash.sandbox.dialects import ALL, ALL_DIALECTS, DIALECTS
 from airflow_provider_msgflash.sandbox.rules import PACE_PRESETS, parse_pace
-from airflow_provider_msgflash.sandbox.state import (
-    SANDBOX_API_KEY,
-    SANDBOX_TEAM_KEY,
-    SEEDED_INSTANCES,
-    SandboxConfig,
-)
+from airflow_provider_msgflash.sandbox.seeds import SANDBOX_API_KEY, SANDBOX_TEAM_KEY, SEEDED_INSTANCES
 
 ENV_PREFIX = "MSGFLASH_SANDBOX_"
 
@@ -64,18 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
         "Each flag can also be set with the environment variable MSGFLASH_SANDBOX_<FLAG> "
         "(upper case, dashes as underscores; keys comma separated).",
     )
-    g = p.add_argument_group("server")
+    _server_args(p.add_argument_group("server"))
+    _key_args(p.add_argument_group("keys"))
+    _behaviour_args(p.add_argument_group("behaviour"))
+    _fault_args(p.add_argument_group("faults"))
+    return p
+
+
+def _server_args(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--host", default=_env("HOST") or "127.0.0.1", help="127.0.0.1 (default), localhost or ::1")
     g.add_argument("--port", type=int, default=_env_num("PORT", int, 8765), help="TCP port; 0 picks a free one")
     g.add_argument("--json", action="store_true", help="print one JSON line (base_url, keys, instances), then serve")
     g.add_argument("--access-log", action="store_true", default=_env_flag("ACCESS_LOG"), help="log every request")
-    g.add_argument("--state-file", default=_env("STATE_FILE"), help="keep state in this SQLite file")
     g.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
     g.add_argument(
         "--request-log-size", type=int, default=_env_num("REQUEST_LOG_SIZE", int, 1000), help=argparse.SUPPRESS
     )
 
-    k = p.add_argument_group("keys")
+
+def _key_args(k: argparse._ArgumentGroup) -> None:
     k.add_argument("--api-key", action="append", default=[], metavar="KEY", help="also accept this personal key")
     k.add_argument("--team-key", action="append", default=[], metavar="KEY", help="also accept this team key")
     k.add_argument("--team-id", default=_env("TEAM_ID"), metavar="UUID", help="the team id team keys need")
@@ -86,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept only the keys given (not the sandbox's demo keys)",
     )
 
-    b = p.add_argument_group("behaviour")
+
+def _behaviour_args(b: argparse._ArgumentGroup) -> None:
     b.add_argument(
         "--pace",
         default=_env("PACE") or "fast",
@@ -99,8 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--monthly-quota", type=_quota, default=_env_num("MONTHLY_QUOTA", _quota, None), help="or none")
     b.add_argument("--warmup-delay", type=float, default=_env_num("WARMUP_DELAY", float, 3.0), metavar="SECONDS")
     b.add_argument("--seed", type=int, default=_env_num("SEED", int, None), help="for the fault dice")
+    b.add_argument(
+        "--dialect",
+        default=_env("DIALECT") or "",
+        metavar="NAMES",
+        help="answer the undocumented parts in these shapes (comma separated): "
+        + ", ".join(DIALECTS)
+        + f", or {ALL} (= {','.join(ALL_DIALECTS)}); none by default",
+    )
 
-    f = p.add_argument_group("faults")
+
+def _fault_args(f: argparse._ArgumentGroup) -> None:
     f.add_argument("--error-rate", type=float, default=_env_num("ERROR_RATE", float, 0), help="fraction answered 5xx")
     f.add_argument("--latency", type=float, default=_env_num("LATENCY", float, 0), help="seconds added per answer")
     f.add_argument("--latency-jitter", type=float, default=_env_num("LATENCY_JITTER", float, 0), help="up to more s")
@@ -108,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--stall-lookups", type=int, default=_env_num("STALL_LOOKUPS", int, 0), help="next N async stall")
     f.add_argument("--drop-rate", type=float, default=_env_num("DROP_RATE", float, 0), help="fraction of dropped")
     f.add_argument("--storm-429", type=float, default=_env_num("STORM_429", float, 0), help="seconds of 429 only")
-    return p
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -125,7 +138,6 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         "rate_limit": args.rate_limit,
         "monthly_quota": args.monthly_quota,
         "warmup_delay": args.warmup_delay,
-        "state_file": args.state_file,
         "error_rate": args.error_rate,
         "latency": args.latency,
         "latency_jitter": args.latency_jitter,
@@ -136,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         "seed": args.seed,
         "access_log": args.access_log,
         "request_log_size": args.request_log_size,
+        "dialect": args.dialect,
     }
     if args.team_id:
         settings["team_id"] = args.team_id
@@ -155,6 +168,7 @@ def announcement(config: SandboxConfig, base_url: str) -> dict[str, Any]:
             {"id": s.id, "name": s.name, "waNumber": s.wa_number, "status": s.status} for s in SEEDED_INSTANCES.values()
         ],
         "openapi": base_url + "/openapi.json",
+        "dialect": list(config.dialect),
         "pid": os.getpid(),
     }
 
@@ -177,16 +191,14 @@ def banner(config: SandboxConfig, base_url: str) -> str:
     pace = parse_pace(config.pace)
     rate = f"{config.rate_limit} requests/s per key" if config.rate_limit else "off"
     quota = "off" if config.monthly_quota is None else f"{config.monthly_quota} requests"
-    lines.append(
-        f"  pace {config.pace} ({pace:g} s per batch of 20); rate limit {rate}; monthly quota {quota}; "
-        f"state {config.state_file or 'in memory'}"
-    )
+    lines.append(f"  pace {config.pace} ({pace:g} s per batch of 20); rate limit {rate}; monthly quota {quota}")
     faults = {
         n: getattr(config, n)
         for n in ("error_rate", "latency", "latency_jitter", "fail_lookups", "stall_lookups", "drop_rate", "storm_429")
         if getattr(config, n)
     }
     lines.append("  faults     " + (", ".join(f"{k}={v:g}" for k, v in faults.items()) if faults else "none"))
+    lines.append("  dialect    " + (", ".join(config.dialect) or "none (the canonical shapes)"))
     lines.append("  on WhatsApp: a valid number whose last digit is even")
     lines.append("  Airflow connection:")
     lines.append(f"    export AIRFLOW_CONN_MSGFLASH_DEFAULT='{json.dumps(conn)}'")

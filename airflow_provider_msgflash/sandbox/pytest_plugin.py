@@ -4,7 +4,8 @@
 - ``msgflash_sandbox_session``: one sandbox (daemon thread, free loopback port, pace ``fast``) for the
   whole session; its state is shared by the tests that use it directly.
 - ``msgflash_sandbox``: the same server, reset before each test: fresh seeded state (keys, instances,
-  no lookups or contacts, counters, quota and request log cleared) and the starting fault switches.
+  no lookups or contacts, counters, quota and request log cleared), the starting fault switches and
+  dialect.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_msgflash.sandbox.server import SandboxHandle, running_sandbox
+from airflow_provider_msgflash.sandbox.handle import SandboxHandle
+from airflow_provider_msgflash.sandbox.server import running_sandbox
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +27,6 @@ def msgflash_sandbox_session() -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def msgflash_sandbox(msgflash_sandbox_session: SandboxHandle) -> SandboxHandle:
-    """The session's sandbox, reset (state and fault switches) for this test."""
+    """The session's sandbox, reset (state, fault switches and dialect) for this test."""
     msgflash_sandbox_session.reset(faults=True)
     return msgflash_sandbox_session

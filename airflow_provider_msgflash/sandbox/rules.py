@@ -46,13 +46,19 @@ def normalize_number(raw: str) -> str | None:
     return s if E164_RE.match(s) else None
 
 
+def e164_on_whatsapp(e164: str) -> bool:
+    """The sandbox's on-WhatsApp rule, the only place it is written: a valid number is on WhatsApp iff
+    its last digit is even. ``e164`` must already be normalised (see :func:`is_on_whatsapp` for raw input)."""
+    return e164[-1] in "02468"
+
+
 def is_on_whatsapp(number: str) -> bool:
-    """The sandbox's on-WhatsApp rule: a valid number is on WhatsApp iff its last digit is even.
+    """Whether the sandbox reports ``number`` on WhatsApp: valid and last digit even.
 
     ``number`` may be raw (it is normalised first); an invalid number is never on WhatsApp.
     """
     e164 = normalize_number(number)
-    return e164 is not None and e164[-1] in "02468"
+    return e164 is not None and e164_on_whatsapp(e164)
 
 
 def split_numbers(numbers: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -67,6 +73,12 @@ def split_numbers(numbers: Iterable[str]) -> tuple[list[str], list[str]]:
         else:
             normalized.append(e164)
     return normalized, invalid
+
+
+def safety_state_for(score: int) -> str:
+    """The ``safetyState`` the sandbox gives a ``safetyScore``: ``healthy`` from 80, ``warning`` from 50,
+    else ``at_risk`` (the seeded instances follow it)."""
+    return "healthy" if score >= 80 else "warning" if score >= 50 else "at_risk"
 
 
 def is_valid_tag(tag: object) -> bool:

@@ -1,5 +1,5 @@
-"""Run the sandbox on a free loopback port, in a daemon thread (default) or as a subprocess, and drive it
-from Python through :class:`SandboxHandle` (the admin API under ``/_sandbox/``).
+"""Run the sandbox on a free loopback port, in a daemon thread (default) or as a subprocess, and hand
+back a :class:`~airflow_provider_msgflash.sandbox.handle.SandboxHandle`.
 
     with running_sandbox(pace="fast") as sb:
         os.environ["AIRFLOW_CONN_MSGFLASH_DEFAULT"] = sb.connection_json()
@@ -17,30 +17,14 @@ import subprocess as _subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msgflash.sandbox.state import (
-    FAULT_FIELDS,
-    SEEDED_INSTANCES,
-    SandboxConfig,
-)
+from airflow_provider_msgflash.sandbox.config import SandboxConfig
+from airflow_provider_msgflash.sandbox.handle import SandboxHandle
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP proxy
-
-
-class SandboxAdminError(RuntimeError):
-    """An admin call to the sandbox failed (bad argument, unknown instance or key, sandbox gone)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -74,8 +58,6 @@ def config_to_args(config: SandboxConfig) -> list[str]:
     args += ["--rate-limit", str(config.rate_limit or 0)]
     args += ["--monthly-quota", "none" if config.monthly_quota is None else str(config.monthly_quota)]
     args += ["--warmup-delay", repr(config.warmup_delay)]
-    if config.state_file:
-        args += ["--state-file", config.state_file]
     for name in ("error_rate", "latency", "latency_jitter", "drop_rate", "storm_429"):
         args += ["--" + name.replace("_", "-"), repr(getattr(config, name))]
     args += ["--fail-lookups", str(config.fail_lookups), "--stall-lookups", str(config.stall_lookups)]
@@ -84,194 +66,8 @@ def config_to_args(config: SandboxConfig) -> list[str]:
     if config.access_log:
         args.append("--access-log")
     args += ["--request-log-size", str(config.request_log_size)]
+    args += ["--dialect", ",".join(config.dialect)]
     return args
-
-
-class SandboxHandle:
-    """A running sandbox: where it is, its keys, and methods for its admin API.
-
-    :ivar base_url: ``http://127.0.0.1:PORT`` (no trailing slash, no ``/api/v1``).
-    :ivar api_key: the first accepted personal key.
-    :ivar team_key: the first accepted team key (None if there is none); send with ``team_id``.
-    :ivar pid: the subprocess's PID (subprocess mode), else None.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        config: SandboxConfig,
-        *,
-        process: _subprocess.Popen[bytes] | None = None,
-        stopper: Any = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.config = config
-        self.api_key: str = config.api_keys[0]
-        self.team_key: str | None = config.team_keys[0] if config.team_keys else None
-        self.team_id: str = config.team_id
-        self.process = process
-        self.pid: int | None = process.pid if process is not None else None
-        self.mode = "subprocess" if process is not None else "thread"
-        self._stopper = stopper
-
-    def __repr__(self) -> str:
-        return f"<SandboxHandle {self.base_url} ({self.mode})>"
-
-    # -- where and who --------------------------------------------------------------------------------
-    @property
-    def api_url(self) -> str:
-        """``base_url + "/api/v1"``."""
-        return self.base_url + "/api/v1"
-
-    @property
-    def instances(self) -> dict[str, str]:
-        """Seeded instance ids by name."""
-        return {name: s.id for name, s in SEEDED_INSTANCES.items()}
-
-    def instance_id(self, name: str) -> str:
-        """The fixed id of a seeded instance (by name, e.g. ``"sandbox-connected"``; an id is returned as is)."""
-        if name in SEEDED_INSTANCES:
-            return SEEDED_INSTANCES[name].id
-        if any(s.id == name for s in SEEDED_INSTANCES.values()):
-            return name
-        raise KeyError(f"no seeded instance {name!r}; known: {', '.join(SEEDED_INSTANCES)}")
-
-    def headers(self, key: str | None = None, team: bool = False) -> dict[str, str]:
-        """Request headers for the API: ``x-api-key`` (and ``X-Team-Id`` for a team key)."""
-        key = key or (self.team_key if team else self.api_key)
-        if key is None:
-            raise ValueError("this sandbox has no team key")
-        h = {"x-api-key": key}
-        if team or key.startswith("msgf_team_"):
-            h["X-Team-Id"] = self.team_id
-        return h
-
-    def connection_json(self, key: str | None = None, team: bool = False, team_id: str | None = None) -> str:
-        """A ``msgflash`` connection in Airflow's JSON form, e.g. for ``AIRFLOW_CONN_MSGFLASH_DEFAULT``."""
-        key = key or (self.team_key if team else self.api_key)
-        if key is None:
-            raise ValueError("this sandbox has no team key")
-        extra: dict[str, Any] = {}
-        if team or key.startswith("msgf_team_"):
-            extra["team_id"] = team_id or self.team_id
-        return json.dumps({"conn_type": "msgflash", "host": self.base_url, "password": key, "extra": extra})
-
-    def connection_uri(self, key: str | None = None, team: bool = False, team_id: str | None = None) -> str:
-        """The same connection in Airflow's URI form (``msgflash://:KEY@127.0.0.1:PORT``)."""
-        doc = json.loads(self.connection_json(key, team, team_id))
-        netloc = urllib.parse.urlsplit(self.base_url).netloc
-        uri = f"msgflash://:{urllib.parse.quote(doc['password'], safe='')}@{netloc}"
-        if doc["extra"].get("team_id"):
-            uri += "?team_id=" + urllib.parse.quote(doc["extra"]["team_id"], safe="")
-        return uri
-
-    # -- admin API ------------------------------------------------------------------------------------
-    def admin(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
-        """Call ``/_sandbox/<path>`` and return its ``data``; raises :class:`SandboxAdminError`."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.base_url}/_sandbox/{path.lstrip('/')}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
-        try:
-            with _OPENER.open(req, timeout=timeout) as resp:
-                doc = json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            try:
-                err = json.loads(e.read()).get("error") or {}
-            except (ValueError, AttributeError):
-                err = {}
-            what = f"{e.code} {err.get('code', '')} {err.get('message', '')}".strip()
-            raise SandboxAdminError(
-                f"sandbox admin {method} /_sandbox/{path}: {what}",
-                status=e.code,
-                code=err.get("code"),
-            ) from None
-        except (urllib.error.URLError, OSError) as e:
-            raise SandboxAdminError(f"sandbox admin {method} /_sandbox/{path}: {e}") from None
-        return doc.get("data") if isinstance(doc, dict) else doc
-
-    def set_faults(self, **faults: Any) -> dict[str, Any]:
-        """Change fault switches (:data:`~airflow_provider_msgflash.sandbox.state.FAULT_FIELDS`); returns all."""
-        unknown = sorted(set(faults) - set(FAULT_FIELDS))
-        if unknown:
-            raise TypeError(f"unknown fault switch(es) {', '.join(unknown)}; known: {', '.join(FAULT_FIELDS)}")
-        result: dict[str, Any] = self.admin("POST", "faults", faults)
-        return result
-
-    def faults(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.admin("GET", "faults")
-        return result
-
-    def reset(self, faults: bool = False) -> None:
-        """Fresh seeded state: keys, instances (the warming one warms up again), no lookups or contacts,
-        counters, quota and request log cleared. ``faults=True`` also restores the starting switches."""
-        self.admin("POST", "reset?faults=true" if faults else "reset")
-
-    def state(self) -> dict[str, Any]:
-        """Summary: ``instances``, ``lookups`` (oldest first, with status and counts), ``contacts`` (count),
-        ``request_counts`` per (method, route, status), ``total_429``, ``quota_used``, ``faults``, ``keys``."""
-        result: dict[str, Any] = self.admin("GET", "state")
-        return result
-
-    def requests(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Recent API requests, oldest first: ``time, method, path, route, status, key`` (a fingerprint)."""
-        result: list[dict[str, Any]] = self.admin("GET", f"requests?limit={limit}" if limit else "requests")
-        return result
-
-    def contacts(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.admin("GET", "contacts")
-        return result
-
-    def set_instance_status(self, instance: str, status: str) -> dict[str, Any]:
-        """Flip an instance (by id or name) to ``disconnected``, ``connecting`` or ``connected``."""
-        ref = urllib.parse.quote(instance, safe="")
-        result: dict[str, Any] = self.admin("POST", f"instances/{ref}/status", {"status": status})
-        return result
-
-    def add_key(self, key: str, team_id: str | None = None) -> dict[str, Any]:
-        """Accept another key (a team key needs its ``team_id``)."""
-        if team_id is None and key.startswith("msgf_team_"):
-            team_id = self.team_id
-        body: dict[str, Any] = {"key": key, "action": "add"}
-        if team_id is not None:
-            body["team_id"] = team_id
-        result: dict[str, Any] = self.admin("POST", "keys", body)
-        return result
-
-    def revoke_key(self, key: str) -> dict[str, Any]:
-        """Revoke a key: it fails with 401 from the next request on."""
-        result: dict[str, Any] = self.admin("POST", "keys", {"key": key, "action": "revoke"})
-        return result
-
-    # -- life cycle -------------------------------------------------------------------------------------
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the sandbox process exited with code {self.process.returncode}")
-            try:
-                self.admin("GET", "faults", timeout=2.0)
-                return
-            except SandboxAdminError as e:
-                last = e
-                time.sleep(0.02)
-        raise TimeoutError(f"the sandbox at {self.base_url} did not answer within {timeout:g} s: {last}")
-
-    def stop(self) -> None:
-        """Stop the sandbox (idempotent)."""
-        stopper, self._stopper = self._stopper, None
-        if stopper is not None:
-            stopper()
-
-    def __enter__(self) -> SandboxHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -332,30 +128,33 @@ def _start_thread(config: SandboxConfig, timeout: float) -> SandboxHandle:
 # --------------------------------------------------------------------------------------------------
 # Subprocess mode
 # --------------------------------------------------------------------------------------------------
-def _start_subprocess(config: SandboxConfig, timeout: float) -> SandboxHandle:
+def _spawn(config: SandboxConfig) -> _subprocess.Popen[bytes]:
+    """``python -m airflow_provider_msgflash.sandbox`` with ``config`` as flags (no MSGFLASH_SANDBOX_* from
+    our environment: the flags say it all)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSGFLASH_SANDBOX_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
-    cmd = [
-        sys.executable,
-        "-m",
-        "airflow_provider_msgflash.sandbox",
-        *config_to_args(config),
-        "--json",
-        "--exit-on-stdin-eof",
-    ]
-    proc = _subprocess.Popen(cmd, stdin=_subprocess.PIPE, stdout=_subprocess.PIPE, env=env, close_fds=True)
+    cmd = [sys.executable, "-m", "airflow_provider_msgflash.sandbox", *config_to_args(config)]
+    cmd += ["--json", "--exit-on-stdin-eof"]
+    return _subprocess.Popen(cmd, stdin=_subprocess.PIPE, stdout=_subprocess.PIPE, env=env, close_fds=True)
+
+
+def _first_line(proc: _subprocess.Popen[bytes]) -> queue.Queue[bytes]:
+    """A queue receiving the process's first output line (its announcement), or ``b""`` at its exit."""
     lines: queue.Queue[bytes] = queue.Queue()
 
     def pump() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:  # the first line is the announcement; the rest is discarded
+        for line in proc.stdout:  # the rest is discarded
             if lines.empty():
                 lines.put(line)
         lines.put(b"")
 
     threading.Thread(target=pump, name=f"msgflash-sandbox-stdout-{proc.pid}", daemon=True).start()
+    return lines
 
+
+def _stopper(proc: _subprocess.Popen[bytes]) -> Callable[[], None]:
     def stop() -> None:
         if proc.poll() is None:
             proc.terminate()
@@ -368,6 +167,13 @@ def _start_subprocess(config: SandboxConfig, timeout: float) -> SandboxHandle:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
 
+    return stop
+
+
+def _start_subprocess(config: SandboxConfig, timeout: float) -> SandboxHandle:
+    proc = _spawn(config)
+    lines = _first_line(proc)
+    stop = _stopper(proc)
     deadline = time.monotonic() + timeout
     try:
         try:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_msgflash.sandbox import SandboxHandle
+from airflow_provider_msgflash.sandbox import DIALECTS, SandboxHandle
 from airflow_provider_msgflash.sandbox.pytest_plugin import (  # noqa: F401
     msgflash_sandbox,
     msgflash_sandbox_session,
@@ -31,3 +31,16 @@ def api(sb: SandboxHandle) -> Iterator[Api]:
 @pytest.fixture
 def connected(sb: SandboxHandle) -> str:
     return sb.instance_id("sandbox-connected")
+
+
+#: No dialect, each dialect alone, and ``all``.
+EACH_DIALECT = ["none", *DIALECTS, "all"]
+
+
+@pytest.fixture(params=EACH_DIALECT)
+def each_dialect(request: pytest.FixtureRequest, sb: SandboxHandle) -> str:
+    """Run the test once per dialect (a module opts in with ``pytestmark = usefixtures("each_dialect")``);
+    the reset sandbox answers in it."""
+    name: str = request.param
+    sb.set_dialect(name)
+    return name

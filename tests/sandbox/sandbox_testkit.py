@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import requests
@@ -84,3 +85,53 @@ def error_of(r: requests.Response, status: int, code: str) -> dict[str, Any]:
 
 def nums(n: int, prefix: str = "+4179555") -> list[str]:
     return [f"{prefix}{i:04d}" for i in range(n)]
+
+
+INSTANCE_FIELDS = {"id", "name", "waNumber", "status", "webhook", "meta", "deletedAt", "createdAt", "updatedAt"}
+PROGRESS_FIELDS = {
+    "id",
+    "status",
+    "progress",
+    "requestedCount",
+    "normalizedCount",
+    "checkedCount",
+    "onWhatsAppCount",
+    "notOnWhatsAppCount",
+    "invalidCount",
+    "error",
+    "createdAt",
+    "updatedAt",
+    "completedAt",
+}
+SYNC_FIELDS = {
+    "mode",
+    "lookupId",
+    "status",
+    "requested",
+    "normalized",
+    "checked",
+    "onWhatsAppCount",
+    "notOnWhatsAppCount",
+    "invalidCount",
+    "result",
+}
+ISO_RE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+def assert_consistent(p: dict[str, Any]) -> None:
+    """The documented counter identities, at any moment of a lookup."""
+    assert p["requestedCount"] == p["normalizedCount"] + p["invalidCount"], p
+    assert p["checkedCount"] == p["onWhatsAppCount"] + p["notOnWhatsAppCount"], p
+    assert 0 <= p["checkedCount"] <= p["normalizedCount"], p
+    assert 0 <= p["progress"] <= 100, p
+
+
+def wait_status(api: Api, lookup_id: str, statuses: set[str], timeout: float = 20) -> dict[str, Any]:
+    """Poll the lookup's progress until its status is one of ``statuses`` (bounded in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p: dict[str, Any] = api.data("GET", f"/number-lookups/{lookup_id}/progress")
+        if p["status"] in statuses:
+            return p
+        time.sleep(0.02)
+    raise AssertionError(f"lookup {lookup_id} not {statuses} within {timeout} s")

@@ -1,5 +1,6 @@
-"""Random bodies, query strings and headers at every route: never a 500 (faults off), always the
-documented envelope (``data`` xor ``error`` with string code and message)."""
+"""The assembled application: every answer under /api/ is the documented envelope (``data`` xor ``error``
+with string code and message), for unknown routes and wrong methods too; random bodies, query strings
+and headers at every route never get a 500 (faults off)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_msgflash.sandbox import SANDBOX_API_KEY, SANDBOX_TEAM_ID, SANDBOX_TEAM_KEY, SandboxHandle
-from tests.sandbox.sandbox_testkit import envelope
+from tests.sandbox.sandbox_testkit import Api, envelope, error_of
 
 ROUTES = [
     ("GET", "/instances"),
@@ -137,3 +138,12 @@ def test_random_methods_and_paths(
         assert r.status_code < 500, (method, path, r.status_code, r.text[:300])
         if method != "HEAD":
             envelope(r)
+
+
+def test_unknown_routes_and_methods_use_the_envelope(api: Api) -> None:
+    error_of(api.get("/nothing-here"), 404, "NOT_FOUND")
+    error_of(api.get("/instances/"), 404, "NOT_FOUND")
+    error_of(api.get("/../../etc/passwd"), 404, "NOT_FOUND")
+    error_of(api.get(api.sb.base_url + "/api/v2/instances"), 404, "NOT_FOUND")
+    error_of(api("DELETE", "/instances"), 405, "METHOD_NOT_ALLOWED")
+    error_of(api("PUT", "/number-lookups"), 405, "METHOD_NOT_ALLOWED")

@@ -1,4 +1,4 @@
-"""Thread and subprocess modes, the ``msgflash-sandbox`` command (``--json`` line, banner, env vars)."""
+"""The ``msgflash-sandbox`` command: ``--json`` line, banner, flags and environment variables."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import IO
 import pytest
 import requests
 
-from airflow_provider_msgflash.sandbox import SANDBOX_API_KEY, SEEDED_INSTANCES, running_sandbox
+from airflow_provider_msgflash.sandbox import ALL_DIALECTS, SANDBOX_API_KEY, SEEDED_INSTANCES
 from airflow_provider_msgflash.sandbox.cli import build_parser, config_from_args, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,32 +54,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def test_thread_mode_stops_on_exit() -> None:
-    with running_sandbox(rate_limit=0) as sb:
-        assert sb.mode == "thread" and sb.pid is None
-        assert sb.base_url.startswith("http://127.0.0.1:") and not sb.base_url.endswith("/")
-        assert requests.get(sb.api_url + "/instances", headers=sb.headers(), timeout=5).status_code == 200
-        url = sb.base_url
-    with pytest.raises(requests.ConnectionError):
-        requests.get(url + "/api/v1/instances", timeout=2)
-
-
-def test_subprocess_mode() -> None:
-    with running_sandbox(subprocess=True, rate_limit=0, pace=0.01) as sb:
-        assert sb.mode == "subprocess" and isinstance(sb.pid, int) and sb.pid != os.getpid()
-        assert sb.process is not None and sb.process.poll() is None
-        r = requests.get(sb.api_url + "/instances", headers=sb.headers(), timeout=5)
-        assert r.status_code == 200 and len(r.json()["data"]) == 5
-        # The config crosses over to the process: rate limit off, pace 0.01.
-        assert sb.faults()["rate_limit"] is None and sb.faults()["batch_interval"] == 0.01
-        sb.set_faults(error_rate=1.0)
-        assert requests.get(sb.api_url + "/instances", headers=sb.headers(), timeout=5).status_code >= 500
-        sb.reset(faults=True)
-        assert sb.state()["requests_total"] == 0
-        proc = sb.process
-    assert proc.poll() is not None  # stopped on exit
-
-
 def test_cli_json_line_first_then_serves() -> None:
     proc = _start_cli("--port", "0", "--json", "--rate-limit", "0")
     try:
@@ -114,7 +88,7 @@ def test_cli_banner_and_environment_variables() -> None:
                 break
         assert "http://127.0.0.1:" in text and "AIRFLOW_CONN_MSGFLASH_DEFAULT=" in text
         assert SANDBOX_API_KEY in text and OTHER_KEY in text
-        assert "rate limit off" in text and "pace realistic" in text
+        assert "rate limit off" in text and "pace realistic" in text and "dialect    none" in text
         for seed in SEEDED_INSTANCES.values():
             assert seed.id in text and seed.name in text
         base = next(w for w in text.split() if w.startswith("http://127.0.0.1:"))
@@ -146,3 +120,34 @@ def test_cli_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (cfg.error_rate, cfg.monthly_quota) == (0.25, 100)
     only = config_from_args(build_parser().parse_args(["--no-default-keys", "--api-key", OTHER_KEY]))
     assert only.api_keys == (OTHER_KEY,)
+
+
+def test_cli_dialect_flag_and_env(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert config_from_args(build_parser().parse_args([])).dialect == ()
+    flag = config_from_args(build_parser().parse_args(["--dialect", "clock-behind,list-items"]))
+    assert flag.dialect == ("list-items", "clock-behind")
+    monkeypatch.setenv("MSGFLASH_SANDBOX_DIALECT", "all")
+    assert config_from_args(build_parser().parse_args([])).dialect == ALL_DIALECTS
+    assert config_from_args(build_parser().parse_args(["--dialect", "import-summary"])).dialect == ("import-summary",)
+    monkeypatch.setenv("MSGFLASH_SANDBOX_DIALECT", "list-itemz")
+    with pytest.raises(SystemExit) as info:
+        main(["--port", "0"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "dialect: unknown 'list-itemz'" in err and "list-items" in err
+
+
+def test_cli_serves_the_dialect_from_the_environment() -> None:
+    proc = _start_cli("--port", "0", "--json", env={"MSGFLASH_SANDBOX_DIALECT": "list-array,health-objects"})
+    try:
+        assert proc.stdout is not None
+        info = json.loads(_reader(proc.stdout).get(timeout=30))
+        assert info["dialect"] == ["list-array", "health-objects"]
+        headers = {"x-api-key": info["api_key"]}
+        listed = requests.get(info["base_url"] + "/api/v1/number-lookups", headers=headers, timeout=5)
+        assert listed.json() == {"data": []}
+        iid = SEEDED_INSTANCES["sandbox-connected"].id
+        health = requests.get(f"{info['base_url']}/api/v1/instances/{iid}/health", headers=headers, timeout=5)
+        assert health.json()["data"]["safetyScore"] == {"value": 92, "max": 100}
+    finally:
+        _stop(proc)

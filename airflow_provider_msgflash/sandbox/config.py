@@ -1,0 +1,209 @@
+"""How a sandbox starts (:class:`SandboxConfig`) and the fault switches it can change while it runs
+(:class:`Faults`), each value checked with an error naming the setting and what it accepts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from airflow_provider_msgflash.sandbox import rules
+from airflow_provider_msgflash.sandbox.dialects import parse_dialect
+from airflow_provider_msgflash.sandbox.seeds import SANDBOX_API_KEY, SANDBOX_TEAM_ID, SANDBOX_TEAM_KEY
+
+#: The switches ``set_faults`` / ``POST /_sandbox/faults`` may change while the sandbox runs.
+FAULT_FIELDS = (
+    "error_rate",
+    "latency",
+    "latency_jitter",
+    "fail_lookups",
+    "stall_lookups",
+    "drop_rate",
+    "storm_429",
+    "rate_limit",
+    "monthly_quota",
+    "pace",
+)
+
+
+def _fraction(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 0 <= v <= 1:
+        raise ValueError(f"{name} must be a number from 0 to 1, got {v!r}")
+    return float(v)
+
+
+def _seconds(name: str, v: Any, cap: float = 3600.0) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 0 <= v <= cap:
+        raise ValueError(f"{name} must be a number of seconds from 0 to {cap:g}, got {v!r}")
+    return float(v)
+
+
+def _count(name: str, v: Any, *, optional: bool = False) -> int | None:
+    if v is None and optional:
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 10**12:
+        raise ValueError(f"{name} must be a whole number of at least 0{' or null' if optional else ''}, got {v!r}")
+    return v
+
+
+def check_fault(name: str, value: Any) -> Any:
+    """The checked value of fault switch ``name``; raises ValueError (unknown switch or bad value)."""
+    if name in ("error_rate", "drop_rate"):
+        return _fraction(name, value)
+    if name in ("latency", "latency_jitter"):
+        return _seconds(name, value, 60.0)
+    if name == "storm_429":
+        return _seconds(name, value)
+    if name in ("fail_lookups", "stall_lookups"):
+        return _count(name, value)
+    if name == "rate_limit":
+        n = _count(name, 0 if value is None else value)
+        return n or None
+    if name == "monthly_quota":
+        return _count(name, value, optional=True)
+    if name == "pace":
+        rules.parse_pace(value)
+        return value
+    raise ValueError(f"unknown fault switch {name!r}; known: {', '.join(FAULT_FIELDS)}")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How a sandbox starts. Every field can also be given to ``running_sandbox(**fields)``; the fault
+    switches (:data:`FAULT_FIELDS`) can be changed later with ``set_faults``.
+
+    :param host: loopback only (``127.0.0.1``, ``localhost``, ``::1``).
+    :param port: TCP port; 0 picks a free one.
+    :param api_keys: accepted personal keys (``msgf_live_`` + 64 lowercase hex).
+    :param team_keys: accepted team keys (``msgf_team_...``), all of team ``team_id``.
+    :param team_id: the team id team keys must be sent with (``X-Team-Id``).
+    :param pace: seconds per batch of 20 numbers for async lookups: ``"fast"`` (0.02), ``"realistic"``
+        (1.0), ``"instant"`` (0) or a number.
+    :param rate_limit: accepted requests per key in any one-second window; 0 or None turns it off.
+    :param monthly_quota: requests the account may make (None: unlimited).
+    :param warmup_delay: seconds after start/reset at which ``sandbox-warming`` turns connected.
+    :param error_rate: fraction of API requests answered 500 ``INTERNAL_ERROR`` or 502 ``PROVIDER_*``.
+    :param latency: seconds added to every API answer; ``latency_jitter`` adds up to that many more.
+    :param fail_lookups: how many of the next async lookups end ``failed`` partway.
+    :param stall_lookups: how many of the next async lookups stop progressing while ``processing``.
+    :param drop_rate: fraction of API requests whose connection is closed without an answer.
+    :param storm_429: for this many seconds every API request gets 429 ``API_RATE_LIMIT_EXCEEDED``.
+    :param seed: seed of the random generator behind the fault switches (reproducible runs).
+    :param access_log: log every request (uvicorn's access log).
+    :param request_log_size: how many recent requests ``/_sandbox/requests`` keeps.
+    :param dialect: answer the undocumented parts of the API in these alternative shapes (see
+        ``dialects.py`` and docs/sandbox.md): a comma-separated string or a list of names, ``all``;
+        empty (default): the canonical shapes. Changed while running with ``set_dialect``.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_keys: tuple[str, ...] = (SANDBOX_API_KEY,)
+    team_keys: tuple[str, ...] = (SANDBOX_TEAM_KEY,)
+    team_id: str = SANDBOX_TEAM_ID
+    pace: str | float = "fast"
+    rate_limit: int | None = 10
+    monthly_quota: int | None = None
+    warmup_delay: float = 3.0
+    error_rate: float = 0.0
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    fail_lookups: int = 0
+    stall_lookups: int = 0
+    drop_rate: float = 0.0
+    storm_429: float = 0.0
+    seed: int | None = None
+    access_log: bool = False
+    request_log_size: int = 1000
+    dialect: str | tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "host", rules.check_host(str(self.host)))
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0 to 65535, got {self.port!r}")
+        for name in ("api_keys", "team_keys"):
+            value = getattr(self, name)
+            set_(self, name, (value,) if isinstance(value, str) else tuple(value))
+        self._check_keys()
+        for name in FAULT_FIELDS:
+            set_(self, name, check_fault(name, getattr(self, name)))
+        set_(self, "warmup_delay", _seconds("warmup_delay", self.warmup_delay))
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.request_log_size, int) or self.request_log_size < 1:
+            raise ValueError("request_log_size must be at least 1")
+        set_(self, "dialect", parse_dialect(self.dialect))
+
+    def _check_keys(self) -> None:
+        if not self.api_keys:
+            raise ValueError("api_keys must hold at least one personal key")
+        for key in self.api_keys:
+            if not isinstance(key, str) or not rules.is_personal_key(key):
+                raise ValueError("api_keys: a personal key is 'msgf_live_' followed by 64 lowercase hex characters")
+        for key in self.team_keys:
+            if not isinstance(key, str) or not rules.is_team_key(key):
+                raise ValueError("team_keys: a team key starts with 'msgf_team_'")
+        if not rules.is_uuid(self.team_id):
+            raise ValueError(f"team_id must be a UUID, got {self.team_id!r}")
+
+    def replace(self, **changes: Any) -> SandboxConfig:
+        """A copy with ``changes`` (checked); unknown names raise TypeError."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError(f"unknown sandbox setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+
+@dataclass
+class Faults:
+    """The fault switches in force: the configuration's at start and after ``reset(faults=True)``,
+    changed by ``set_faults``."""
+
+    error_rate: float
+    latency: float
+    latency_jitter: float
+    fail_lookups: int
+    stall_lookups: int
+    drop_rate: float
+    storm_429: float
+    rate_limit: int | None
+    monthly_quota: int | None
+    pace: str | float
+    storm_until: float = 0.0  # time.monotonic() until which every API request gets a 429
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig) -> Faults:
+        f = cls(**{name: getattr(config, name) for name in FAULT_FIELDS})
+        if f.storm_429:
+            f.storm_until = time.monotonic() + f.storm_429
+        return f
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Check every change first, then apply them all (all or nothing)."""
+        checked = {name: check_fault(name, value) for name, value in changes.items()}
+        for name, value in checked.items():
+            setattr(self, name, value)
+        if "storm_429" in checked:
+            self.storm_until = time.monotonic() + self.storm_429 if self.storm_429 else 0.0
+
+    @property
+    def batch_interval(self) -> float:
+        return rules.parse_pace(self.pace)
+
+    def storm_remaining(self) -> float:
+        return max(0.0, self.storm_until - time.monotonic())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {name: getattr(self, name) for name in FAULT_FIELDS}
+        d["storm_429_remaining"] = round(self.storm_remaining(), 3)
+        d["batch_interval"] = self.batch_interval
+        return d
