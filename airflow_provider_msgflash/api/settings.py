@@ -23,6 +23,7 @@ from airflow_provider_msgflash.api.defaults import (
     DEFAULT_TIMEOUT,
 )
 from airflow_provider_msgflash.api.routes import Call
+from airflow_provider_msgflash.connection_form import EXTRA_FIELDS
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 PERSONAL_KEY_RE = re.compile(r"^msgf_live_[0-9a-f]{64}$")
 TEAM_KEY_RE = re.compile(r"^msgf_team_[A-Za-z0-9_-]{8,}$")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-KNOWN_EXTRAS = frozenset({"team_id", "timeout", "max_retries", "requests_per_second"})
+#: The extras a ``msgflash`` connection takes: those its form declares.
+KNOWN_EXTRAS = frozenset(f.name for f in EXTRA_FIELDS)
 
 
 @dataclass(frozen=True)

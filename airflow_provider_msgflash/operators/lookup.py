@@ -121,7 +121,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
     ) -> None:
         super().__init__(**kwargs)
         if if_empty not in IF_EMPTY:
-            raise MsgFlashConfigError(f"`if_empty` must be one of {', '.join(IF_EMPTY)}, got {if_empty!r}.", code="BAD_ARGUMENT")
+            raise MsgFlashConfigError(
+                f"`if_empty` must be one of {', '.join(IF_EMPTY)}, got {if_empty!r}.", code="BAD_ARGUMENT"
+            )
         check_health_policy(health_policy, min_safety_score)
         check_seconds(readiness_timeout, "readiness_timeout", allow_none=False, allow_zero=True)
         if import_tag is not None and not is_template(import_tag):
