@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,19 +72,59 @@ class S3Server:
         return True
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextmanager
-def running_s3() -> Iterator[S3Server]:
+def _moto(own_process: bool) -> Iterator[str]:
+    """moto's server on 127.0.0.1: a thread of this process, or its own process (so that a benchmark tracing
+    this process's memory does not count the server's)."""
+    if not own_process:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+        return
+    port = _free_port()
+    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{url}/moto-api/", timeout=2)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start ({cmd})") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextmanager
+def running_s3(own_process: bool = False) -> Iterator[S3Server]:
     """Start moto's S3 on 127.0.0.1 (free port), create a user with a key allowed ``s3:*``, then switch IAM
     authentication on. Stopped on exit."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
+    with _moto(own_process) as url:
         setup = {"endpoint_url": url, "region_name": REGION, "aws_access_key_id": "setup"}
         iam = boto3.client("iam", aws_secret_access_key="setup", **setup)
         iam.create_user(UserName="msgflash-tests")
@@ -90,5 +134,3 @@ def running_s3() -> Iterator[S3Server]:
         # From now on every request must be signed with a known key pair (moto's switch for IAM auth).
         requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
         yield S3Server(url, key["AccessKeyId"], key["SecretAccessKey"])
-    finally:
-        server.stop()
