@@ -9,6 +9,14 @@ provider (``pip install 'airflow-provider-msgflash[openlineage]'``) sends them w
   ``contacts/<tag>``, each with an ``outputStatistics`` facet (result lines / contacts imported);
 - run facet ``msgflash``: lookup ids, instance id, status and counts (and the import's counts).
 
+Sending events needs only the OpenLineage provider's own configuration, e.g. as environment variables::
+
+    AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "http", "url": "http://marquez:5000", "endpoint": "api/v1/lineage"}'
+    AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "/tmp/ol.jsonl", "append": true}'  # or
+    AIRFLOW__OPENLINEAGE__NAMESPACE=my_airflow   # the namespace of the jobs (default "default")
+
+Without a transport (or with ``AIRFLOW__OPENLINEAGE__DISABLED=true``) the provider sends nothing.
+
 Dataset names follow Airflow's OpenLineage conventions: a local file is namespace ``file``, name its absolute
 path; an object is namespace ``<scheme>://<bucket>``, name its key. No secret is ever part of a facet: only
 whitelisted summary fields are copied, and user info (a connection id or a password) is dropped from URLs.

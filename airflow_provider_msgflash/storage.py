@@ -36,11 +36,10 @@ FILESYSTEM_PACKAGES = {
     **dict.fromkeys(("gs", "gcs"), "apache-airflow-providers-google"),
     **dict.fromkeys(("abfs", "abfss", "adl"), "apache-airflow-providers-microsoft-azure"),
 }
-#: Connection types each scheme's filesystem reads its credentials from.
+#: Connection types the filesystem of a scheme reads its credentials from (checked before any access).
 CONN_TYPES = {
     **dict.fromkeys(("s3", "s3a", "s3n"), ("aws",)),
-    **dict.fromkeys(("gs", "gcs"), ("google_cloud_platform", "gcpssh")),
-    **dict.fromkeys(("abfs", "abfss", "adl"), ("adls", "azure_data_lake", "wasb")),
+    **dict.fromkeys(("gs", "gcs"), ("google_cloud_platform",)),
 }
 #: Stores whose uploads are invisible until committed (fsspec ``autocommit=False``: commit or discard).
 WRITE_ONCE_SCHEMES = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})

@@ -79,7 +79,7 @@ def test_store_with_a_rename_uses_a_part_object() -> None:
     if AIRFLOW_V_3_0_PLUS:
         from airflow.sdk.io import attach
     else:
-        from airflow.io import attach
+        from airflow.io.store import attach
     mem = fsspec.filesystem("memory")
     attach(protocol="memory", fs=mem)
     w = JsonLinesWriter("memory://results/out.jsonl")
