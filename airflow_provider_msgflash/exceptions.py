@@ -1,15 +1,21 @@
-"""Exceptions raised by the MsgFlash provider.
+r"""Exceptions raised by the MsgFlash provider.
 
-Every error the API can return maps to one class below (see ``_api.ERROR_CODES``). Each carries the
+Every error the API can return maps to one class below (see ``api/answers.py``). Each carries the
 API's ``code``, the HTTP ``status_code`` and the ``message``, plus the request it answered (method and
 path only: headers, and so the API key, are never part of an exception).
+
+Errors that no retry can fix (a bad connection or argument, a refused key, a missing permission, an
+unknown object, a refused request, the monthly quota) are :class:`MsgFlashFinalError`\ s: they are also
+Airflow ``AirflowFailException``\ s, so the task fails at once without using its retries. The others
+(rate limit after the hook's own retries, 5xx, no answer, a lookup that failed or timed out) keep
+using them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_msgflash.version_compat import AirflowException
+from airflow_provider_msgflash.version_compat import AirflowException, AirflowFailException
 
 
 class MsgFlashError(AirflowException):
@@ -62,19 +68,23 @@ def _rebuild(cls: type[MsgFlashError], args: tuple[Any, ...], state: dict[str, A
     return obj
 
 
-class MsgFlashConfigError(MsgFlashError):
+class MsgFlashFinalError(MsgFlashError, AirflowFailException):
+    """An error no retry can fix: the task fails without using its retries."""
+
+
+class MsgFlashConfigError(MsgFlashFinalError):
     """The connection or an operator argument is wrong; nothing was sent to MsgFlash."""
 
 
-class MsgFlashAuthError(MsgFlashError):
+class MsgFlashAuthError(MsgFlashFinalError):
     """401: the API key is missing, malformed, unknown or revoked, or the team id is wrong."""
 
 
-class MsgFlashPermissionError(MsgFlashError):
+class MsgFlashPermissionError(MsgFlashFinalError):
     """403: the key may not use this resource (``FORBIDDEN``, ``SUBSCRIPTION_INACTIVE``, team-key rules)."""
 
 
-class MsgFlashValidationError(MsgFlashError):
+class MsgFlashValidationError(MsgFlashFinalError):
     """400: the request body or a parameter is invalid."""
 
 
@@ -82,7 +92,7 @@ class MsgFlashLookupNotCancellableError(MsgFlashValidationError):
     """400 ``LOOKUP_CANNOT_BE_CANCELLED``: the lookup already finished (done, failed or cancelled)."""
 
 
-class MsgFlashNotFoundError(MsgFlashError):
+class MsgFlashNotFoundError(MsgFlashFinalError):
     """404: the instance, lookup or contact does not exist or is outside the account."""
 
 
@@ -100,7 +110,7 @@ class MsgFlashRateLimitError(MsgFlashError):
         super().__init__(message, **kwargs)
 
 
-class MsgFlashQuotaExceededError(MsgFlashError):
+class MsgFlashQuotaExceededError(MsgFlashFinalError):
     """429 ``MONTHLY_API_REQUEST_QUOTA_EXCEEDED``: the monthly request quota is used up; never retried."""
 
 
@@ -127,7 +137,12 @@ class MsgFlashConnectionError(MsgFlashError):
 
 
 class MsgFlashLookupError(MsgFlashError):
-    """A number lookup ended ``failed``/``cancelled``, timed out, or could not be followed."""
+    """A number lookup ended ``failed``/``cancelled``, timed out, or could not be followed (a retry of the
+    task submits it again, or follows it again)."""
+
+
+class MsgFlashLookupFinalError(MsgFlashLookupError, AirflowFailException):
+    """A lookup could not be followed for a reason no retry can fix (refused key, unknown lookup, quota)."""
 
 
 __all__ = [
@@ -136,7 +151,9 @@ __all__ = [
     "MsgFlashConflictError",
     "MsgFlashConnectionError",
     "MsgFlashError",
+    "MsgFlashFinalError",
     "MsgFlashLookupError",
+    "MsgFlashLookupFinalError",
     "MsgFlashLookupNotCancellableError",
     "MsgFlashNotFoundError",
     "MsgFlashPermissionError",

@@ -1,6 +1,7 @@
 """Provider metadata read by Airflow (entry point ``apache_airflow_provider``).
 
-Kept free of heavy imports: Airflow calls it while listing providers.
+Kept free of heavy imports: Airflow calls it while listing providers. The connection form comes from
+:mod:`airflow_provider_msgflash.connection_form`, its one declaration.
 """
 
 from __future__ import annotations
@@ -8,44 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_msgflash import __version__
-
-#: Connection form: relabelled fields, hidden unused fields, placeholders (Airflow 3.2+ reads this
-#: declaratively; Airflow 2 gets the same through ``MsgFlashHook.get_ui_field_behaviour``).
-UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "login", "port"],
-    "relabeling": {"host": "Base URL", "password": "API key"},
-    "placeholders": {
-        "host": "https://srv.msgflash.com",
-        "password": "msgf_live_... (or msgf_team_... with a team id)",
-        "extra": '{"team_id": "<team uuid, team keys only>", "timeout": 30, "max_retries": 5, '
-        '"requests_per_second": 10}',
-    },
-}
-
-#: Extras as form fields (Airflow 3.2+ ``conn-fields``).
-CONN_FIELDS: dict[str, Any] = {
-    "team_id": {
-        "label": "Team id",
-        "schema": {"type": ["string", "null"]},
-        "description": "Team UUID, required with a team key (msgf_team_...), refused with a personal key.",
-    },
-    "timeout": {
-        "label": "Request timeout (s)",
-        "schema": {"type": ["number", "null"], "default": 30, "minimum": 1},
-        "description": "Seconds to wait for one answer.",
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
-        "description": "Retries of 429 API_RATE_LIMIT_EXCEEDED, 5xx and connection errors.",
-    },
-    "requests_per_second": {
-        "label": "Requests per second",
-        "schema": {"type": ["number", "null"], "default": 10, "minimum": 0},
-        "description": "Client-side limit shared by every task/trigger using this key in one process "
-        "(MsgFlash allows 10); 0 turns it off.",
-    },
-}
+from airflow_provider_msgflash.connection_form import CONN_TYPE, HOOK_NAME, conn_fields, ui_field_behaviour
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -89,10 +53,10 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_msgflash.hooks.msgflash.MsgFlashHook",
-                "hook-name": "MsgFlash",
-                "connection-type": "msgflash",
-                "conn-fields": CONN_FIELDS,
-                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "hook-name": HOOK_NAME,
+                "connection-type": CONN_TYPE,
+                "conn-fields": conn_fields(),
+                "ui-field-behaviour": ui_field_behaviour(declarative=True),
             }
         ],
     }

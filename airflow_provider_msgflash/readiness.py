@@ -70,6 +70,46 @@ def readiness_problem(instance_id: str, state: Any, health: Any, min_safety_scor
     return None
 
 
+def _wait_connected(hook: MsgFlashHook, instance_id: str, label: str, timeout: float, pause: float, log: Any) -> Any:
+    """The instance's state once ``connected``, waiting up to ``timeout`` seconds; raises otherwise."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    while True:
+        state = hook.get_instance_state(instance_id)
+        problem = readiness_problem(instance_id, state, None, None)
+        if problem is None:
+            log.info("Instance %s is %s (providerState %s).", label, state.get("status"), state.get("providerState"))
+            return state
+        if time.monotonic() >= deadline:
+            waited = f" after waiting {timeout:.0f} s" if timeout else ""
+            raise MsgFlashError(f"Instance {label} is not ready{waited}: {problem}", code="INSTANCE_NOT_READY")
+        log.info("Instance %s not ready yet (%s); checking again.", label, state.get("status"))
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+
+
+def _judge_health(
+    hook: MsgFlashHook, instance_id: str, label: str, state: Any, policy: str, floor: float | None, log: Any
+) -> Any:
+    """Read the health (unless ``policy`` is ``ignore``) and apply the policy; returns the health."""
+    if policy == "ignore":
+        return None
+    try:
+        health = hook.get_instance_health(instance_id)
+    except MsgFlashError as e:
+        if policy == "fail":
+            raise
+        log.warning("Could not read the health of instance %s (%s); going on.", label, e)
+        return None
+    log.info("Instance %s health: %s", label, describe_health(health))
+    problem = readiness_problem(instance_id, state, health, floor) if floor is not None else None
+    if problem and policy == "fail":
+        raise MsgFlashError(
+            f"Instance {label} is not healthy enough (health_policy='fail'): {problem}", code="INSTANCE_UNHEALTHY"
+        )
+    if problem:
+        log.warning("Instance %s: %s (health_policy='warn', going on).", label, problem)
+    return health
+
+
 def gate_instance(
     hook: MsgFlashHook,
     instance_ref: str,
@@ -89,37 +129,6 @@ def gate_instance(
     instance = hook.resolve_instance(instance_ref)
     instance_id = str(instance["id"])
     label = f"{instance.get('name')!r} ({instance_id}, {instance.get('waNumber')})"
-    deadline = time.monotonic() + max(0.0, readiness_timeout)
-    while True:
-        state = hook.get_instance_state(instance_id)
-        problem = readiness_problem(instance_id, state, None, None)
-        if problem is None:
-            break
-        if time.monotonic() >= deadline:
-            waited = f" after waiting {readiness_timeout:.0f} s" if readiness_timeout else ""
-            raise MsgFlashError(f"Instance {label} is not ready{waited}: {problem}", code="INSTANCE_NOT_READY")
-        log.info("Instance %s not ready yet (%s); checking again.", label, state.get("status"))
-        time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
-    log.info("Instance %s is %s (providerState %s).", label, state.get("status"), state.get("providerState"))
-
-    health = None
-    if health_policy != "ignore":
-        try:
-            health = hook.get_instance_health(instance_id)
-        except MsgFlashError as e:
-            if health_policy == "fail":
-                raise
-            log.warning("Could not read the health of instance %s (%s); going on.", label, e)
-        else:
-            log.info("Instance %s health: %s", label, describe_health(health))
-            floor = min_safety_score
-            if floor is not None:
-                problem = readiness_problem(instance_id, state, health, floor)
-                if problem and health_policy == "fail":
-                    raise MsgFlashError(
-                        f"Instance {label} is not healthy enough (health_policy='fail'): {problem}",
-                        code="INSTANCE_UNHEALTHY",
-                    )
-                if problem:
-                    log.warning("Instance %s: %s (health_policy='warn', going on).", label, problem)
+    state = _wait_connected(hook, instance_id, label, readiness_timeout, poll_interval, log)
+    health = _judge_health(hook, instance_id, label, state, health_policy, min_safety_score, log)
     return {"instance": instance, "state": state, "health": health}

@@ -12,13 +12,19 @@ from airflow_provider_msgflash.hooks.msgflash import close_shared_session
 
 @dataclass
 class FakeTI:
-    """The slice of a TaskInstance the operators use (XCom push and try number)."""
+    """The slice of a TaskInstance the operators use (XCom push/pull of its own task, try number)."""
 
     try_number: int = 1
+    task_id: str = "lookup"
+    map_index: int = -1
     xcom: dict[str, Any] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
+
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", map_indexes: int | None = None) -> Any:
+        assert task_ids in (None, self.task_id) and map_indexes in (None, self.map_index)
+        return self.xcom.get(key)
 
 
 @dataclass

@@ -72,7 +72,7 @@ def test_async_requests_go_through_the_shared_limiter(monkeypatch: pytest.Monkey
 
 
 def test_async_hooks_on_one_loop_share_one_http_session() -> None:
-    from airflow_provider_msgflash.hooks.msgflash import _shared_session
+    from airflow_provider_msgflash.hooks.async_hook import _shared_session
 
     async def run() -> bool:
         try:

@@ -83,7 +83,7 @@ def test_deferral_timeout_cancels_lookup_and_fails(
 
     log = client.log(TIMEOUT_DAG, run_id, "lookup", 1)
     assert "did not finish in time" in log, log[-3000:]
-    assert f"cancelled: {lookup['id']}" in log, log[-3000:]
+    assert f"Cancelled: {lookup['id']}" in log, log[-3000:]
     assert "LOOKUP_TIMEOUT" in log
     # Timeout 8 s after submitting: the task ends well before the lookup would have (~40 s).
     start = datetime.fromisoformat(ti["start_date"].replace("Z", "+00:00"))

@@ -24,7 +24,7 @@ CASES: dict[str, tuple[str, str]] = {
     "personal_key_with_team_id": (r"personal key \(msgf_live_\.\.\.\) together with a team id", r"Remove .team_id."),
     # Airflow's own API server answers: 404, not the MsgFlash envelope.
     "wrong_base_url": (r"unexpected answer from MsgFlash", r"Base URL"),
-    "unreachable_host": (r"(could not connect|connection to) http://127\.0\.0\.1:\d+", r"Base URL"),
+    "unreachable_host": (r"(could not connect to|connection to) http://127\.0\.0\.1:\d+", r"Base URL"),
     "instance_not_found": (r"No instance has id, name or waNumber .no-such-instance.", r"Known instances: "),
     "disconnected_instance": (r"is disconnected", r"Connect it in the MsgFlash dashboard"),
     "zero_numbers": (r"There are no numbers to look up", r"MsgFlash needs 1 to 10,000 numbers"),

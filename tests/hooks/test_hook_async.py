@@ -7,7 +7,7 @@ import asyncio
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_msgflash.hooks import msgflash as hooks_module
+from airflow_provider_msgflash.hooks import async_hook as hooks_module
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, close_shared_session
 from tests.hooks.msgflash_hookkit import personal_key
 

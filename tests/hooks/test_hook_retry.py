@@ -12,7 +12,8 @@ from email.utils import formatdate
 
 import pytest
 
-from airflow_provider_msgflash import _api
+from airflow_provider_msgflash.api import answers as _answers
+from airflow_provider_msgflash.api import retry as _retry
 from airflow_provider_msgflash.exceptions import (
     MsgFlashConnectionError,
     MsgFlashError,
@@ -102,25 +103,25 @@ def test_429_gives_up_after_max_retries(fake_api, fake_conn):
 
 
 def test_parse_retry_after():
-    assert _api.parse_retry_after("3") == 3.0
-    assert _api.parse_retry_after(" 0.5 ") == 0.5
-    assert _api.parse_retry_after("-4") == 0.0
-    assert _api.parse_retry_after(formatdate(time.time() - 3600, usegmt=True)) == 0.0
-    assert 8 < _api.parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
-    assert _api.parse_retry_after("soon") is None
-    assert _api.parse_retry_after("") is None
-    assert _api.parse_retry_after(None) is None
+    assert _answers.parse_retry_after("3") == 3.0
+    assert _answers.parse_retry_after(" 0.5 ") == 0.5
+    assert _answers.parse_retry_after("-4") == 0.0
+    assert _answers.parse_retry_after(formatdate(time.time() - 3600, usegmt=True)) == 0.0
+    assert 8 < _answers.parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
+    assert _answers.parse_retry_after("soon") is None
+    assert _answers.parse_retry_after("") is None
+    assert _answers.parse_retry_after(None) is None
 
 
 def test_retry_wait_backoff_is_bounded_and_grows():
     for attempt in range(1, 12):
-        w = _api.retry_wait(None, attempt)
-        expected = min(_api.MAX_BACKOFF, 0.5 * 2 ** (attempt - 1))
+        w = _retry.retry_wait(None, attempt)
+        expected = min(_retry.MAX_BACKOFF, 0.5 * 2 ** (attempt - 1))
         assert expected * 0.5 <= w <= expected
     limited = MsgFlashRateLimitError("x", retry_after=2.0)
-    assert 2.0 <= _api.retry_wait(limited, 1) <= 2.25
+    assert 2.0 <= _retry.retry_wait(limited, 1) <= 2.25
     huge = MsgFlashRateLimitError("x", retry_after=10_000.0)
-    assert _api.retry_wait(huge, 1) <= 4 * _api.MAX_BACKOFF + 0.25
+    assert _retry.retry_wait(huge, 1) <= 4 * _retry.MAX_BACKOFF + 0.25
 
 
 # --------------------------------------------------------------------------------------------------

@@ -157,6 +157,9 @@ def test_429_storm_without_retries_gives_retry_after(sandbox_conn):
         MsgFlashHook().list_instances()
     assert (ei.value.code, ei.value.status_code) == ("API_RATE_LIMIT_EXCEEDED", 429)
     assert 29 <= ei.value.retry_after <= 30
+    # The API's words once, then what to do about it (not the same sentence twice).
+    assert ei.value.message.lower().count("per second") == 1, ei.value.message
+    assert "requests_per_second" in ei.value.message
     sb.set_faults(storm_429=0)
 
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from airflow_provider_msgflash import _api
+from airflow_provider_msgflash.api.settings import base_url_from
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
 from tests.hooks.msgflash_hookkit import personal_key, team_key
@@ -35,7 +35,7 @@ from tests.hooks.msgflash_hookkit import personal_key, team_key
     ],
 )
 def test_base_url_forms(host, port, expected):
-    assert _api.base_url_from(host, port, "c") == expected
+    assert base_url_from(host, port, "c") == expected
 
 
 @pytest.mark.parametrize(

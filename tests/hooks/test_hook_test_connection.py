@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 from tests.hooks.msgflash_hookkit import free_port, personal_key, team_key
 
@@ -52,16 +50,45 @@ def test_quota_used_up(fake_api, fake_conn):
     assert "MONTHLY_API_REQUEST_QUOTA_EXCEEDED" in message and "Upgrade the plan" in message
 
 
-def test_unreachable_host_fails_fast_with_max_retries_zero(set_conn):
-    set_conn(f"http://127.0.0.1:{free_port()}", personal_key(), extra={"max_retries": "0"})
-    t0 = time.monotonic()
-    ok, message = MsgFlashHook().test_connection()
-    assert time.monotonic() - t0 < 2
+def test_unreachable_host_is_one_try_and_each_hint_once(set_conn):
+    # max_retries 5 on the connection: the Test still makes one try (the refused connection is
+    # not retried with backoff, which took 10-12 s).
+    set_conn(f"http://127.0.0.1:{free_port()}", personal_key(), extra={"max_retries": 5})
+    hook = MsgFlashHook()
+    ok, message = hook.test_connection()
     assert ok is False
-    assert message.startswith("Could not reach MsgFlash: could not connect") or message.startswith(
-        "Could not reach MsgFlash: connection to"
-    )
-    assert "Check the Base URL (host) field." in message
+    assert message.startswith("Could not reach MsgFlash: could not connect to http://127.0.0.1:")
+    assert "within 5 s" in message  # the Test's own connect timeout, not the connection's 30 s
+    assert message.count("Base URL") == 1, message
+
+
+def test_a_server_error_is_not_retried_by_the_test(fake_api, set_conn):
+    set_conn(fake_api.url, personal_key(), extra={"max_retries": 5, "requests_per_second": 0})
+    fake_api.on("GET", "/instances", fake_api.err(503, "PROVIDER_UNAVAILABLE", "try later"))
+    ok, message = MsgFlashHook().test_connection()
+    assert ok is False and "PROVIDER_UNAVAILABLE" in message
+    assert len(fake_api.requests) == 1
+
+
+def test_a_slow_answer_is_given_up_after_the_tests_own_timeout(fake_api, set_conn):
+    set_conn(fake_api.url, personal_key(), extra={"timeout": 30, "requests_per_second": 0})
+    fake_api.on("GET", "/instances", fake_api.ok([], delay=8))
+    ok, message = MsgFlashHook().test_connection()
+    assert ok is False
+    assert "no answer from" in message and "within 5 s (timeout)" in message
+    assert message.count("Base URL") == 1, message
+    assert len(fake_api.requests) == 1
+
+
+def test_airflows_random_test_id_is_not_shown(fake_api, set_conn):
+    """The UI and REST "Test" run the hook under a random 8-character id exported as an env var:
+    messages say "The connection", not that id; a stored connection's own id is named."""
+    transient = "b3BE9k3x"
+    set_conn(fake_api.url, "msgf_live_tooshort", conn_id=transient)
+    ok, message = MsgFlashHook(transient).test_connection()
+    assert ok is False
+    assert message.startswith("The connection: the API key is not in a MsgFlash format"), message
+    assert transient not in message
 
 
 def test_malformed_key_sends_nothing(fake_api, set_conn):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_msgflash._api import MIN_POLL_INTERVAL
-from airflow_provider_msgflash._polling import PollSchedule
+from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL
+from airflow_provider_msgflash.polling import PollSchedule
 
 T0 = 1_800_000_000.0  # any fixed epoch second
 RATE = 20.0  # numbers per second: one batch of 20 a second, the realistic pace

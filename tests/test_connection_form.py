@@ -1,10 +1,13 @@
-"""Provider metadata: ``get_provider_info()`` is valid for Airflow's schema, and Airflow's ProvidersManager
-(in a fresh process, as the API server would run it) knows the ``msgflash`` connection type."""
+"""The connection form and provider metadata: ``get_provider_info()`` is valid for Airflow's schema, the
+Airflow 2/3.0/3.1 form (wtforms widgets) and the Airflow 3.2+ declarative form come from one declaration
+and agree, and Airflow's ProvidersManager (in a fresh process, as the API server would run it) knows
+the ``msgflash`` connection type."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib import resources
@@ -36,6 +39,28 @@ def test_connection_type_points_at_the_hook():
     for hooks in get_provider_info()["hooks"]:
         for mod in hooks["python-modules"]:
             __import__(mod)
+
+
+def test_declared_fields_accept_what_the_hook_accepts():
+    from airflow_provider_msgflash.connection_form import EXTRA_FIELDS, NUMBER_PATTERN, conn_fields
+
+    declared = conn_fields()
+    assert sorted(declared) == sorted(f.name for f in EXTRA_FIELDS) == EXTRAS
+
+    def valid(name: str, value: object) -> bool:
+        try:
+            jsonschema.validate(value, declared[name]["schema"])
+            return True
+        except jsonschema.ValidationError:
+            return False
+
+    # Fractions where the hook takes them (0.5 s per request, one request every 2 s).
+    assert valid("timeout", 0.5) and valid("requests_per_second", 0.5) and valid("requests_per_second", 0)
+    assert not valid("timeout", 0) and not valid("requests_per_second", -1) and not valid("timeout", "soon")
+    assert valid("max_retries", 3) and not valid("max_retries", 1.5) and not valid("max_retries", -1)
+    # Airflow 2's text box for those numbers: the same rule as a pattern.
+    assert all(re.match(NUMBER_PATTERN, v) for v in ("0.5", "10", " 30 "))
+    assert not any(re.match(NUMBER_PATTERN, v) for v in ("-1", "soon", "1e3", ""))
 
 
 def test_airflow2_form_matches_the_declarative_form():
@@ -95,7 +120,10 @@ def test_providers_manager_field_behaviour(providers_manager_view):
 def test_providers_manager_extra_widgets(providers_manager_view):
     widgets = providers_manager_view["widgets"]
     assert sorted(widgets) == [f"extra__msgflash__{name}" for name in EXTRAS]
-    assert widgets["extra__msgflash__timeout"]["schema"]["minimum"] == 1
+    # Fractions are accepted where the hook accepts them (0.5 s, 0.5 request/s).
+    assert widgets["extra__msgflash__timeout"]["schema"]["type"] == ["number", "null"]
+    assert widgets["extra__msgflash__timeout"]["schema"]["exclusiveMinimum"] == 0
+    assert widgets["extra__msgflash__requests_per_second"]["schema"]["type"] == ["number", "null"]
     assert widgets["extra__msgflash__max_retries"]["schema"]["type"] == ["integer", "null"]
     assert widgets["extra__msgflash__requests_per_second"]["value"] == 10
     assert widgets["extra__msgflash__team_id"]["schema"]["title"] == "Team id"

@@ -7,8 +7,8 @@ import json
 import time
 from typing import Any
 
-from airflow_provider_msgflash._polling import PollSchedule
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
+from airflow_provider_msgflash.polling import PollSchedule
 from airflow_provider_msgflash.triggers.msgflash import MsgFlashInstanceReadyTrigger, MsgFlashLookupTrigger
 from tests.helpers import numbers, run_trigger
 

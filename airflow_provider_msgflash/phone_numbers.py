@@ -1,5 +1,5 @@
-"""Phone-number input for the lookup operator: read, check, normalise, de-duplicate, split, and account
-for every input; and stream results to a JSON Lines file.
+"""Phone numbers going into a lookup: read them (a list, a file), check, normalise, de-duplicate and
+split them, and account for every input.
 
 ``phonenumbers`` is imported only when ``normalize=True`` (DAG parsing never pays for it).
 """
@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
-from airflow_provider_msgflash._api import MAX_NUMBERS_PER_LOOKUP
+from airflow_provider_msgflash.api.defaults import MAX_NUMBERS_PER_LOOKUP
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
+
+#: Error code of an empty input (the lookup operator may skip instead, with ``if_empty="skip"``).
+NO_NUMBERS = "NO_NUMBERS"
 
 _NUMBER_COLUMNS = ("phone", "number", "phone_number", "msisdn", "wa_number", "waNumber")
 
@@ -78,9 +81,10 @@ def load_numbers(numbers: Any, numbers_file: str | None) -> list[Any]:
     if numbers is None and not numbers_file:
         raise _bad("Give the numbers to look up: `numbers` (a list) or `numbers_file` (a path).")
     if not out:
-        raise _bad(
+        raise MsgFlashConfigError(
             "There are no numbers to look up (`numbers`/`numbers_file` is empty). MsgFlash needs 1 to "
-            "10,000 numbers per lookup."
+            "10,000 numbers per lookup; set if_empty='skip' to skip the task on days without numbers.",
+            code=NO_NUMBERS,
         )
     return out
 
@@ -111,23 +115,21 @@ class PreparedNumbers:
         }
 
 
-def prepare(raw: list[Any], *, normalize: bool, default_region: str | None) -> PreparedNumbers:
-    """Check every input and, with ``normalize``, turn it into E.164 and drop repeats.
-
-    Without ``normalize`` the numbers are sent as given (MsgFlash normalises and reports invalid
-    ones); non-strings are refused either way, naming the first bad index.
-    """
-    bad = [i for i, n in enumerate(raw) if not isinstance(n, str) or not n.strip()]
-    if bad and not normalize:
+def _refuse_non_strings(raw: list[Any], *, allow_empty: bool) -> None:
+    """Numbers must be strings: an int has lost its ``+`` and leading zeros, so it is refused, never
+    converted. The message names the first bad index and the fix."""
+    bad = [i for i, n in enumerate(raw) if not isinstance(n, str) or (not allow_empty and not n.strip())]
+    if bad:
         i = bad[0]
         raise _bad(
             f"`numbers` must hold non-empty strings; {len(bad)} item(s) do not (first at index {i}: "
             f"{raw[i]!r}, {type(raw[i]).__name__}). Quote numbers as strings in international format, "
-            "e.g. '+41791234567', or set normalize=True to have them parsed."
+            "e.g. '+41791234567' (a number written as an int loses its '+' and leading zeros)."
         )
-    if not normalize:
-        return PreparedNumbers(inputs=len(raw), to_send=[n.strip() for n in raw])
 
+
+def _normalizer(default_region: str | None) -> Any:
+    """``phonenumbers`` and the region, checked (imported only when ``normalize=True``)."""
     if default_region is not None and (not isinstance(default_region, str) or len(default_region) != 2):
         raise _bad(f"`default_region` must be a two-letter ISO country code such as 'CH', got {default_region!r}.")
     try:
@@ -136,85 +138,45 @@ def prepare(raw: list[Any], *, normalize: bool, default_region: str | None) -> P
         raise _bad(
             "normalize=True needs the `phonenumbers` package: pip install 'airflow-provider-msgflash[phonenumbers]'."
         ) from None
+    return phonenumbers
+
+
+def to_e164(phonenumbers: Any, text: str, region: str | None) -> tuple[str | None, str]:
+    """``(E.164 number, "")``, or ``(None, why not)``."""
+    text = text.strip()
+    if not text:
+        return None, "empty"
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as e:
+        return None, f"unparseable: {e}"
+    if not phonenumbers.is_valid_number(parsed):
+        return None, "not a valid number" + ("" if region else " (no default_region for local numbers)")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), ""
+
+
+def prepare(raw: list[Any], *, normalize: bool, default_region: str | None) -> PreparedNumbers:
+    """Check every input and, with ``normalize``, turn it into E.164 and drop repeats.
+
+    Without ``normalize`` the numbers are sent as given (MsgFlash normalises and reports invalid
+    ones). Non-strings are refused either way, naming the first bad index.
+    """
+    _refuse_non_strings(raw, allow_empty=normalize)
+    if not normalize:
+        return PreparedNumbers(inputs=len(raw), to_send=[n.strip() for n in raw])
+    phonenumbers = _normalizer(default_region)
     region = default_region.upper() if default_region else None
     seen: set[str] = set()
-    to_send: list[str] = []
-    invalid: list[tuple[str, str]] = []
-    duplicates = 0
+    out = PreparedNumbers(inputs=len(raw), to_send=[])
     for item in raw:
-        text = str(item).strip() if isinstance(item, str | int) and not isinstance(item, bool) else ""
-        if not text:
-            invalid.append((repr(item), "not a phone number"))
-            continue
-        if text.startswith("00"):
-            text = "+" + text[2:]
-        try:
-            parsed = phonenumbers.parse(text, region)
-        except phonenumbers.NumberParseException as e:
-            invalid.append((text, f"unparseable: {e}"))
-            continue
-        if not phonenumbers.is_valid_number(parsed):
-            invalid.append((text, "not a valid number" + ("" if region else " (no default_region for local numbers)")))
-            continue
-        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        if e164 in seen:
-            duplicates += 1
-            continue
-        seen.add(e164)
-        to_send.append(e164)
-    return PreparedNumbers(inputs=len(raw), to_send=to_send, local_invalid=invalid, duplicates=duplicates)
-
-
-class ResultWriter:
-    """Streams lookup results to a JSON Lines file, one line per number, without holding them all.
-
-    Lines: ``{"number", "status": "on_whatsapp"|"not_on_whatsapp"|"invalid", "lookup_id", "reason"?}``.
-    The file is written to ``path + ".part"`` and renamed on :meth:`close`, so a reader never sees a
-    half-written file.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        self._tmp = path + ".part"
-        self._f: IO[str] | None = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115
-        self.lines = 0
-
-    def write(self, numbers: Iterable[str], status: str, lookup_id: str | None, reason: str | None = None) -> None:
-        assert self._f is not None
-        for n in numbers:
-            rec: dict[str, Any] = {"number": n, "status": status, "lookup_id": lookup_id}
-            if reason:
-                rec["reason"] = reason
-            self._f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-            self.lines += 1
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-            os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-            try:
-                os.remove(self._tmp)
-            except OSError:
-                pass
-
-
-def iter_result(result: Any) -> Iterator[tuple[str, list[str]]]:
-    """``(status, numbers)`` pairs from a lookup's ``result`` object."""
-    if not isinstance(result, dict):
-        return
-    for key, status in (
-        ("onWhatsApp", "on_whatsapp"),
-        ("notOnWhatsApp", "not_on_whatsapp"),
-        ("invalid", "invalid"),
-    ):
-        items = result.get(key)
-        if isinstance(items, list):
-            yield status, [str(x) for x in items]
+        e164, why = to_e164(phonenumbers, item, region)
+        if e164 is None:
+            out.local_invalid.append((item.strip() or repr(item), why))
+        elif e164 in seen:
+            out.duplicates += 1
+        else:
+            seen.add(e164)
+            out.to_send.append(e164)
+    return out

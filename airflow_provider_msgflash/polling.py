@@ -1,6 +1,7 @@
 """When to poll a lookup's progress, and how to read what it says.
 
-Shared by the trigger (async) and by the operators' in-worker wait (sync), so both are equally frugal.
+Used by the lookup trigger, whether it runs in the triggerer (deferrable tasks) or inline in a worker
+(non-deferrable tasks): one schedule, equally frugal either way.
 
 Every progress call counts against the account's monthly quota and the key's 10 requests/second, so
 the schedule predicts the end of a lookup instead of polling on a fixed clock:
@@ -23,14 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_msgflash._api import (
-    LOOKUP_ACTIVE_STATUSES,
-    LOOKUP_TERMINAL_STATUSES,
-    MIN_POLL_INTERVAL,
-    PROVIDER_BATCH_SIZE,
-    parse_time,
-)
+from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL, PROVIDER_BATCH_SIZE
+from airflow_provider_msgflash.api.lookups import parse_time
 from airflow_provider_msgflash.exceptions import MsgFlashLookupError
+from airflow_provider_msgflash.statuses import LOOKUP_ACTIVE, LOOKUP_TERMINAL
 
 #: The assumed pace before anything is measured (numbers checked per second).
 TYPICAL_RATE = 20.0
@@ -55,11 +52,11 @@ COUNT_FIELDS = (
 def lookup_status(progress: Mapping[str, Any]) -> str:
     """The lookup's status, checked against the documented set; an unknown status is an error."""
     status = progress.get("status")
-    if status in LOOKUP_TERMINAL_STATUSES or status in LOOKUP_ACTIVE_STATUSES:
+    if status in LOOKUP_TERMINAL or status in LOOKUP_ACTIVE:
         return str(status)
     raise MsgFlashLookupError(
         f"Lookup {progress.get('id')!r} has status {status!r}, which this provider does not know "
-        f"(known: {', '.join(sorted(LOOKUP_ACTIVE_STATUSES | LOOKUP_TERMINAL_STATUSES))}).",
+        f"(known: {', '.join(sorted(LOOKUP_ACTIVE | LOOKUP_TERMINAL))}).",
         code="UNKNOWN_STATUS",
     )
 

@@ -5,6 +5,7 @@ normalisation and bad input."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -165,14 +166,32 @@ def test_unknown_lookup_gives_error_event(msgflash_conn: Any) -> None:
     assert "LOOKUP_NOT_FOUND" in event["message"]
 
 
-def test_on_kill_cancels_submitted_lookup(msgflash_conn: Any) -> None:
-    msgflash_conn.set_faults(pace=0.2)
-    task = op(numbers=numbers(400), deferrable=True)
-    with pytest.raises(TaskDeferred):
-        task.execute(make_context())
+def test_on_kill_cancels_the_lookup_of_a_task_waiting_in_the_worker(msgflash_conn: Any) -> None:
+    """Airflow calls on_kill (in the task's process) while execute() runs: here while the task waits
+    in the worker for its lookup (a deferred task has no running execute(), so on_kill is not called
+    for it; the trigger's own on_kill covers that case)."""
+    msgflash_conn.set_faults(pace=0.5)
+    task = op(numbers=numbers(400), deferrable=False)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = task.execute(make_context())
+        except Exception as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not task.owned_lookups and time.monotonic() < deadline:  # submitted, and known as its own
+        time.sleep(0.05)
+    (_lookup,) = lookups_in(msgflash_conn)
     task.on_kill()
-    (lookup,) = lookups_in(msgflash_conn)
-    assert lookup["status"] == "cancelled"
+    worker.join(60)
+    assert not worker.is_alive()
+    assert lookups_in(msgflash_conn)[0]["status"] == "cancelled"
+    # The wait then sees the cancellation and the task ends with it (no success, no hang).
+    assert isinstance(outcome.get("error"), MsgFlashLookupError) and outcome["error"].code == "LOOKUP_CANCELLED"
 
 
 # -- instance gate -----------------------------------------------------------------------------------
@@ -310,3 +329,96 @@ def test_bad_constructor_arguments_fail_at_parse_time() -> None:
         op(numbers=["+41791234567"], health_policy="sometimes")
     with pytest.raises(MsgFlashConfigError, match="timeout"):
         op(numbers=["+41791234567"], timeout=-1)
+
+
+# -- ownership, resuming, empty input --------------------------------------------------------------
+def _two_parts(sb: Any) -> tuple[MsgFlashNumberLookupOperator, list[str], dict[str, Any]]:
+    """A split lookup's two parts, submitted by the operator: a small one that fails early (the
+    sandbox's fail_lookups switch) and a big one still running long after."""
+    sb.set_faults(fail_lookups=1, pace=0.1)
+    task = op(numbers=numbers(10), deferrable=True)
+    ctx = make_context()
+    answers = task.submit(sb.instance_id("sandbox-connected"), [numbers(100), numbers(4000, "+4178")], ctx)
+    ids = [a["lookupId"] for a in answers]
+    deadline = time.monotonic() + 30
+    while _status(sb, ids[0]) != "failed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return task, ids, ctx
+
+
+def _status(sb: Any, lookup_id: str) -> str:
+    return next(x["status"] for x in lookups_in(sb) if x["id"] == lookup_id)
+
+
+def test_a_part_failed_before_deferring_cancels_its_sibling(msgflash_conn: Any) -> None:
+    task, (failed, sibling), _ = _two_parts(msgflash_conn)
+    assert _status(msgflash_conn, failed) == "failed"
+    with pytest.raises(MsgFlashLookupError) as ei:
+        task.poll_once([failed, sibling], {})  # the check made just before deferring
+    assert ei.value.code == "LOOKUP_FAILED"
+    assert _status(msgflash_conn, sibling) == "cancelled"
+
+
+def test_a_part_failed_while_deferred_cancels_its_sibling(msgflash_conn: Any) -> None:
+    task, ids, ctx = _two_parts(msgflash_conn)
+    event = run_trigger(task.lookup_trigger(ids, [100, 4000], time.time()))
+    assert event["status"] == "failed"
+    resumed = op(numbers=numbers(10), deferrable=True)  # Airflow resumes on a fresh operator object
+    with pytest.raises(MsgFlashLookupError, match="Cancelled: " + ids[1]):
+        resumed.execute_complete(ctx, event)
+    assert _status(msgflash_conn, ids[1]) == "cancelled"
+
+
+def test_without_cancel_on_kill_a_timeout_leaves_the_lookup_running(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(stall_lookups=1)
+    task = op(numbers=numbers(200), deferrable=True, timeout=3, cancel_on_kill=False)
+    ctx = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(ctx)
+    event = run_trigger(deferred.value.trigger)
+    with pytest.raises(MsgFlashLookupError, match="did not finish in time"):
+        op(numbers=numbers(200), cancel_on_kill=False).execute_complete(ctx, event)
+    (lookup,) = lookups_in(msgflash_conn)
+    assert lookup["status"] == "processing"
+
+
+def test_a_numbers_file_gone_while_deferred_does_not_fail_a_done_lookup(msgflash_conn: Any, tmp_path: Any) -> None:
+    """execute_complete reads what it needs from XCom pushed before deferring, never the inputs again
+    (the file may be moved by then, or on another worker)."""
+    msgflash_conn.set_faults(pace=0.05)
+    src = tmp_path / "numbers.txt"
+    src.write_text("\n".join([*numbers(150), "+41 not a number"]) + "\n")
+    out = tmp_path / "results.jsonl"
+    task = op(numbers_file=str(src), normalize=True, default_region="CH", deferrable=True, result_path=str(out))
+    ctx = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(ctx)
+    src.unlink()
+    event = run_trigger(deferred.value.trigger)
+    resumed = op(numbers_file=str(src), normalize=True, default_region="CH", deferrable=True, result_path=str(out))
+    summary = resumed.execute_complete(ctx, event)
+    assert summary["accounting"] == {"inputs": 151, "sent": 150, "invalid_before_sending": 1, "duplicates_removed": 0}
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 151 and lines[-1]["status"] == "invalid" and lines[-1]["lookup_id"] is None
+
+
+@pytest.mark.parametrize("numbers_arg", [[], "file"])
+def test_empty_input_fails_by_default_and_is_skipped_on_request(
+    msgflash_conn: Any, tmp_path: Any, numbers_arg: Any
+) -> None:
+    from airflow_provider_msgflash.version_compat import AirflowSkipException
+
+    if numbers_arg == "file":
+        empty = tmp_path / "empty.csv"
+        empty.write_text("phone\n")
+        kwargs: dict[str, Any] = {"numbers_file": str(empty)}
+    else:
+        kwargs = {"numbers": numbers_arg}
+    with pytest.raises(MsgFlashConfigError, match="if_empty='skip'") as ei:
+        op(**kwargs).execute(make_context())
+    assert ei.value.code == "NO_NUMBERS"
+    with pytest.raises(AirflowSkipException, match="nothing sent"):
+        op(if_empty="skip", **kwargs).execute(make_context())
+    assert msgflash_conn.requests() == []
+    with pytest.raises(MsgFlashConfigError, match="if_empty"):
+        op(numbers=numbers(3), if_empty="ignore")

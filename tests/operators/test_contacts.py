@@ -1,4 +1,4 @@
-"""Import, cancel, list and get operators against the sandbox."""
+"""Operators acting on lookups another task submitted (``operators/contacts.py``): import, cancel."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashLo
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 from airflow_provider_msgflash.operators.msgflash import (
     MsgFlashCancelLookupOperator,
-    MsgFlashGetInstanceOperator,
     MsgFlashImportContactsOperator,
-    MsgFlashListInstancesOperator,
 )
 from airflow_provider_msgflash.sandbox import is_on_whatsapp
 from tests.helpers import make_context, numbers
@@ -79,12 +77,40 @@ def test_cancel_operator_running_and_finished(msgflash_conn: Any) -> None:
     assert again["cancelled"] is False and again["status"] == "cancelled"
 
 
-def test_list_and_get_instances(msgflash_conn: Any) -> None:
-    everything = MsgFlashListInstancesOperator(task_id="l").execute(make_context())
-    assert {"sandbox-connected", "sandbox-disconnected"} <= {i["name"] for i in everything}
-    connected = MsgFlashListInstancesOperator(task_id="l", status="connected").execute(make_context())
-    assert connected and all(i["status"] == "connected" for i in connected)
-    with pytest.raises(MsgFlashConfigError, match="status"):
-        MsgFlashListInstancesOperator(task_id="l", status="online").execute(make_context())
-    got = MsgFlashGetInstanceOperator(task_id="g", instance_id="sandbox-unhealthy").execute(make_context())
-    assert got["health"]["safetyScore"] < 50 and got["state"]["status"] == "connected"
+@pytest.mark.parametrize(
+    "form",
+    ["summary", "id", "list", "json_list", "python_list", "summary_text"],
+)
+def test_import_accepts_every_lookup_id_form(msgflash_conn: Any, form: str) -> None:
+    """What a DAG may hand over: the lookup task's output (its summary), an id, a list, or their text
+    form as a template renders them without native objects (``"['...']"``)."""
+    a = submit(msgflash_conn, 10)
+    value = {
+        "summary": {"lookup_id": a, "lookup_ids": [a], "status": "done"},
+        "id": a,
+        "list": [a],
+        "json_list": f'["{a}"]',
+        "python_list": f"['{a}']",
+        "summary_text": str({"lookup_id": a, "lookup_ids": [a]}),
+    }[form]
+    out = MsgFlashImportContactsOperator(task_id="i", lookup_id=value, tag="t1").execute(make_context())
+    assert out["lookup_ids"] == [a]
+    assert out["imported"] == sum(1 for n in numbers(10) if is_on_whatsapp(n))
+
+
+def test_import_timeout_never_cancels_the_lookup_it_waits_for(msgflash_conn: Any) -> None:
+    """The lookup belongs to the task that submitted it: the import task's own timeout fails the
+    import, and the lookup goes on."""
+    msgflash_conn.set_faults(pace=1.0)
+    lid = submit(msgflash_conn, 400)
+    op = MsgFlashImportContactsOperator(task_id="i", lookup_id=lid, tag="late", deferrable=False, timeout=3)
+    with pytest.raises(MsgFlashLookupError) as ei:
+        op.execute(make_context())
+    assert ei.value.code == "LOOKUP_TIMEOUT" and "Cancelled" not in str(ei.value)
+    assert MsgFlashHook().get_number_lookup_progress(lid)["status"] in ("pending", "processing")
+    assert not [r for r in msgflash_conn.requests() if r["path"].endswith("/cancel")]
+
+
+def test_import_refuses_cancel_on_kill() -> None:
+    with pytest.raises(MsgFlashConfigError, match="never cancels lookups it did not submit"):
+        MsgFlashImportContactsOperator(task_id="i", lookup_id="abc", tag="ok", cancel_on_kill=True)

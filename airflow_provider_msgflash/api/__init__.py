@@ -1,0 +1,12 @@
+"""The one place that knows the MsgFlash API, split by job:
+
+- :mod:`.defaults`: the API's fixed figures and the connection's defaults;
+- :mod:`.routes`: routes and :class:`~.routes.Call` (a request ready to send);
+- :mod:`.settings`: connection settings, checked before anything is sent;
+- :mod:`.answers`: the ``{"data"}``/``{"error"}`` envelope and the error-code → exception mapping;
+- :mod:`.retry`: what may be sent again, and when;
+- :mod:`.lookups`: lookup knowledge beyond single routes (timestamps, matching, results).
+
+The sync hook (requests + tenacity) and the async hook (aiohttp) both use these; neither knows a route
+or an error code of its own. This package imports nothing on its own: import its modules.
+"""

@@ -1,0 +1,46 @@
+"""What every MsgFlash operator and sensor shares: the connection, its hook, and template fields that
+keep their type.
+
+**Plain strings are never rendered.** Airflow renders every string of a template field, and with
+``render_template_as_native_obj=True`` a string without any Jinja in it is turned into a Python value:
+``'+41795550000'`` becomes the int ``41795550000``. Airflow 2.11's ``dags test`` even renders fields a
+second time, so a list of phone numbers rendered once (strings) would turn into ints the second time.
+The MsgFlash operators and sensors render only strings that hold Jinja (``{{``, ``{%``); every other
+string stays exactly as given, whatever the DAG's template settings.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_msgflash.arguments import is_template
+from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashHook
+from airflow_provider_msgflash.version_compat import BaseOperator
+
+
+class MsgFlashBaseOperator(BaseOperator):
+    """Base of every MsgFlash operator and sensor (not used directly).
+
+    :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated where the subclass
+        lists it in ``template_fields``.
+    """
+
+    ui_color = "#25D366"
+    ui_fgcolor = "#FFFFFF"
+
+    def __init__(self, *, msgflash_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.msgflash_conn_id = msgflash_conn_id
+
+    @cached_property
+    def hook(self) -> MsgFlashHook:
+        """The sync hook for this task's connection."""
+        return MsgFlashHook(self.msgflash_conn_id)
+
+    def render_template(
+        self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
+    ) -> Any:
+        if isinstance(content, str) and not is_template(content):
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)

@@ -1,0 +1,136 @@
+"""Operators that act on lookups another task submitted: import the numbers found as contacts, cancel."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_msgflash.arguments import check_tag, is_template, lookup_ids_from
+from airflow_provider_msgflash.base_operator import MsgFlashBaseOperator
+from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashLookupError
+from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
+from airflow_provider_msgflash.operators.follow import MsgFlashLookupFollowerOperator
+from airflow_provider_msgflash.statuses import LookupStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_msgflash.version_compat import Context
+
+IMPORT_COUNTS = ("imported", "alreadyExisting", "skipped")
+
+
+def import_lookups(hook: MsgFlashHook, lookup_ids: list[str], tag: str, log: logging.Logger | Any) -> dict[str, Any]:
+    """Import every lookup's on-WhatsApp numbers with ``tag``; the counts summed over the lookups."""
+    totals = dict.fromkeys(IMPORT_COUNTS, 0)
+    for lid in lookup_ids:
+        answer = hook.import_contacts(lid, tag)
+        answer = answer if isinstance(answer, dict) else {}
+        for k in totals:
+            v = answer.get(k)
+            totals[k] += v if isinstance(v, int) else 0
+        log.info(
+            "Imported contacts from lookup %s with tag %r: %s new, %s already existing, %s skipped.",
+            lid,
+            tag,
+            *(answer.get(k) for k in IMPORT_COUNTS),
+        )
+    return {"lookup_ids": lookup_ids, "tag": tag, **totals}
+
+
+class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):
+    """Import the numbers a lookup found on WhatsApp as contacts with a tag.
+
+    Waits for the lookup(s) first when they are not done yet (it never cancels them: they belong to the
+    task that submitted them). Importing twice creates no duplicate contacts (existing ones count as
+    ``alreadyExisting``). Returns ``{"lookup_ids", "tag", "imported", "alreadyExisting", "skipped"}``.
+
+    :param lookup_id: the lookup to import from: the lookup task's output (``lookup.output``, its
+        summary), a lookup id, a list of ids (a split lookup), or their JSON / Python text form (e.g. a
+        rendered ``"{{ ti.xcom_pull(task_ids='lookup', key='lookup_ids') }}"``). Templated.
+    :param tag: the tag given to the imported contacts (1-64 of ``A-Z a-z 0-9 - _ . :``). Templated.
+    :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated.
+    :param wait_for_completion: wait for unfinished lookups (default); when False, fail if not done.
+    :param deferrable: wait in the triggerer. Default: ``[operators] default_deferrable``.
+    :param poll_interval: shortest pause between progress checks (at least 2 s).
+    :param max_poll_interval: longest pause between progress checks.
+    :param timeout: seconds to wait for the lookups; the task fails past it (the lookups go on).
+    """
+
+    template_fields: Sequence[str] = ("lookup_id", "tag", "msgflash_conn_id")
+
+    def __init__(
+        self,
+        *,
+        lookup_id: Any,
+        tag: str,
+        wait_for_completion: bool = True,
+        cancel_on_kill: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if cancel_on_kill:
+            raise MsgFlashConfigError(
+                "`cancel_on_kill=True` is not available on the import task: it never cancels lookups it did not "
+                "submit. Set `cancel_on_kill` on the lookup task instead.",
+                code="BAD_ARGUMENT",
+            )
+        super().__init__(cancel_on_kill=False, **kwargs)
+        if not is_template(tag):
+            check_tag(tag)
+        self.lookup_id = lookup_id
+        self.tag = tag
+        self.wait_for_completion = wait_for_completion
+
+    def execute(self, context: Context) -> Any:
+        tag = check_tag(self.tag)
+        ids = lookup_ids_from(self.lookup_id)
+        pending, requested = [], []
+        for lid in ids:
+            progress = self.hook.get_number_lookup_progress(lid)
+            status = progress.get("status")
+            if status in (LookupStatus.FAILED, LookupStatus.CANCELLED):
+                detail = f": {progress.get('error')}" if progress.get("error") else ""
+                raise MsgFlashLookupError(
+                    f"Lookup {lid} is {status}{detail}; there is nothing to import.", code=f"LOOKUP_{status.upper()}"
+                )
+            if status != LookupStatus.DONE:
+                pending.append(lid)
+                requested.append(int(progress.get("requestedCount") or 0))
+        if pending:
+            if not self.wait_for_completion:
+                raise MsgFlashLookupError(
+                    f"Lookup(s) {', '.join(pending)} not done yet and wait_for_completion=False.",
+                    code="LOOKUP_NOT_DONE",
+                )
+            self.log.info("Lookup(s) %s not done yet; waiting before importing.", ", ".join(pending))
+            self.check_event(self.wait_for(pending, requested, time.time()))
+        return import_lookups(self.hook, ids, tag, self.log)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the lookups finished: import."""
+        self.check_event(event)
+        return import_lookups(self.hook, lookup_ids_from(self.lookup_id), check_tag(self.tag), self.log)
+
+
+class MsgFlashCancelLookupOperator(MsgFlashBaseOperator):
+    """Cancel a pending or processing lookup. A lookup that already finished is not an error.
+
+    Returns ``{"lookup_id", "cancelled": bool, "status"}``.
+
+    :param lookup_id: the lookup id (templated). ``msgflash_conn_id`` (templated) names the connection.
+    """
+
+    template_fields: Sequence[str] = ("lookup_id", "msgflash_conn_id")
+
+    def __init__(self, *, lookup_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lookup_id = lookup_id
+
+    def execute(self, context: Context) -> Any:
+        answer = self.hook.cancel_number_lookup(self.lookup_id)
+        if answer is not None:
+            self.log.info("Cancelled lookup %s.", self.lookup_id)
+            return {"lookup_id": self.lookup_id, "cancelled": True, "status": answer.get("status")}
+        status = self.hook.get_number_lookup_progress(self.lookup_id).get("status")
+        self.log.info("Lookup %s had already finished (%s); nothing to cancel.", self.lookup_id, status)
+        return {"lookup_id": self.lookup_id, "cancelled": False, "status": status}

@@ -1,0 +1,91 @@
+""":class:`MsgFlashInstanceReadySensor`: wait until a WhatsApp instance is connected and healthy enough."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_msgflash.exceptions import MsgFlashError
+from airflow_provider_msgflash.readiness import check_health_policy, describe_health, readiness_problem
+from airflow_provider_msgflash.sensors.base import MsgFlashBaseSensor
+from airflow_provider_msgflash.statuses import EventStatus, InstanceStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_msgflash.version_compat import Context
+
+
+class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
+    """Wait until a WhatsApp instance is ``connected`` and, optionally, healthy enough.
+
+    Returns (XCom) ``{"instance_id", "state", "health"}`` once ready.
+
+    :param instance_id: the instance's id, or its ``name`` or ``waNumber``. Templated.
+    :param min_safety_score: also wait until the instance's ``safetyScore`` reaches this (0-100).
+        None (default): health is read and logged but not waited for.
+    :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated.
+    :param deferrable: wait in the triggerer. Default: ``[operators] default_deferrable``.
+
+    ``poke_interval`` (default 10 s), ``timeout`` and ``mode`` work as for every sensor.
+    """
+
+    template_fields: Sequence[str] = ("instance_id", "msgflash_conn_id")
+
+    def __init__(
+        self, *, instance_id: str, min_safety_score: float | None = None, poke_interval: float = 10.0, **kwargs: Any
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        check_health_policy("warn", min_safety_score)
+        self.instance_id = instance_id
+        self.min_safety_score = min_safety_score
+        self._resolved_id: str | None = None
+
+    def _id(self) -> str:
+        if self._resolved_id is None:
+            self._resolved_id = str(self.hook.resolve_instance(self.instance_id)["id"])
+        return self._resolved_id
+
+    def _check(self) -> tuple[str | None, dict[str, Any]]:
+        iid = self._id()
+        state = self.hook.get_instance_state(iid)
+        connected = isinstance(state, dict) and state.get("status") == InstanceStatus.CONNECTED
+        health = self.hook.get_instance_health(iid) if connected else None
+        if health is not None:
+            self.log.info("Instance %s health: %s", iid, describe_health(health))
+        problem = readiness_problem(iid, state, health, self.min_safety_score)
+        return problem, {"instance_id": iid, "state": state, "health": health}
+
+    def poke(self, context: Context) -> bool:
+        problem, _ = self._check()
+        if problem:
+            self.log.info("Not ready: %s", problem)
+        return problem is None
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            super().execute(context)
+            return self._check()[1]
+        problem, info = self._check()
+        if problem is None:
+            self.log.info("Instance %s is ready.", info["instance_id"])
+            return info
+        from airflow_provider_msgflash.triggers.instance import MsgFlashInstanceReadyTrigger
+
+        self.log.info("Not ready (%s); deferring.", problem)
+        trigger = MsgFlashInstanceReadyTrigger(
+            instance_id=info["instance_id"],
+            msgflash_conn_id=self.msgflash_conn_id,
+            min_safety_score=self.min_safety_score,
+            poll_interval=float(self.poke_interval),
+            deadline=self.deadline(),
+        )
+        self.defer_to(trigger)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: ready, or fail saying why."""
+        status, message = self.event_status(event)
+        if status == EventStatus.SUCCESS and event is not None:
+            self.log.info("Instance %s is ready.", event.get("instance_id"))
+            return {k: event.get(k) for k in ("instance_id", "state", "health")}
+        if status == EventStatus.TIMEOUT:
+            raise MsgFlashError(f"Instance not ready before the sensor's timeout: {message}", code="SENSOR_TIMEOUT")
+        raise MsgFlashError(f"Could not check the instance: {message}", code="SENSOR_ERROR")

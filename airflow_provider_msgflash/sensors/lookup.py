@@ -1,0 +1,73 @@
+""":class:`MsgFlashLookupSensor`: wait until a number lookup has finished."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL
+from airflow_provider_msgflash.exceptions import MsgFlashLookupError
+from airflow_provider_msgflash.polling import describe_progress, lookup_status
+from airflow_provider_msgflash.sensors.base import MsgFlashBaseSensor
+from airflow_provider_msgflash.statuses import EventStatus, LookupStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_msgflash.version_compat import Context
+
+
+class MsgFlashLookupSensor(MsgFlashBaseSensor):
+    """Wait until a number lookup has finished (``done``); fail if it ends ``failed`` or ``cancelled``.
+
+    Returns (XCom) the lookup's progress counters once done.
+
+    :param lookup_id: the lookup id (templated; e.g. the lookup task's ``lookup_id`` XCom).
+    :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated.
+    :param deferrable: wait in the triggerer (frugal adaptive polling). Default:
+        ``[operators] default_deferrable``.
+
+    ``poke_interval`` (default and minimum 2 s), ``timeout`` and ``mode`` work as for every sensor.
+    """
+
+    template_fields: Sequence[str] = ("lookup_id", "msgflash_conn_id")
+
+    def __init__(self, *, lookup_id: str, poke_interval: float = MIN_POLL_INTERVAL, **kwargs: Any) -> None:
+        super().__init__(poke_interval=max(MIN_POLL_INTERVAL, poke_interval), **kwargs)
+        self.lookup_id = lookup_id
+
+    def _progress(self) -> dict[str, Any]:
+        progress: dict[str, Any] = self.hook.get_number_lookup_progress(self.lookup_id)
+        status = lookup_status(progress)
+        self.log.info("Lookup %s: %s.", self.lookup_id, describe_progress(progress))
+        if status in (LookupStatus.FAILED, LookupStatus.CANCELLED):
+            detail = f": {progress.get('error')}" if progress.get("error") else ""
+            raise MsgFlashLookupError(f"Lookup {self.lookup_id} {status}{detail}", code=f"LOOKUP_{status.upper()}")
+        return progress
+
+    def poke(self, context: Context) -> bool:
+        return self._progress().get("status") == LookupStatus.DONE
+
+    def execute(self, context: Context) -> Any:
+        progress = self._progress()
+        if progress.get("status") == LookupStatus.DONE:
+            return progress
+        if not self.deferrable:
+            super().execute(context)
+            return self.hook.get_number_lookup_progress(self.lookup_id)
+        from airflow_provider_msgflash.triggers.lookup import MsgFlashLookupTrigger
+
+        trigger = MsgFlashLookupTrigger(
+            lookup_ids=[self.lookup_id],
+            msgflash_conn_id=self.msgflash_conn_id,
+            requested=[int(progress.get("requestedCount") or 0)],
+            deadline=self.deadline(),
+            poll_interval=float(self.poke_interval),
+            cancel_on_kill=False,
+        )
+        self.defer_to(trigger)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: the lookup's counters, or fail saying why."""
+        status, message = self.event_status(event)
+        if status == EventStatus.SUCCESS and event is not None:
+            return (event.get("lookups") or [{}])[0]
+        raise MsgFlashLookupError(f"Lookup {self.lookup_id}: {status}: {message}", code=f"LOOKUP_{str(status).upper()}")

@@ -1,0 +1,95 @@
+"""Results of finished lookups (``results.py``), against real answers from the sandbox: each lookup's
+numbers are streamed to the file as soon as it is added (nothing keeps every result in memory: what
+bench_big_lookup.py's memory figure relies on), counts are summed in order, the XCom list is dropped
+past its limit, and a failure leaves no half-written file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
+from airflow_provider_msgflash.results import LookupResults, ResultWriter
+from airflow_provider_msgflash.sandbox import is_on_whatsapp
+from tests.helpers import numbers
+
+
+def test_result_writer_file_grows_while_writing(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    writer = ResultWriter(str(path))
+    part = str(path) + ".part"
+    sizes = []
+    for i in range(3):
+        writer.write([f"+4179{i}{n:06d}" for n in range(5_000)], "on_whatsapp", f"lk{i}")
+        writer._f.flush()  # type: ignore[union-attr]  # what the OS holds, not Python's buffer
+        sizes.append(os.path.getsize(part))
+    assert sizes[0] > 0 and sizes[0] < sizes[1] < sizes[2]  # on disk while writing, not at close
+    assert not path.exists()  # readers never see a half-written file
+    writer.close()
+    assert sum(1 for _ in path.open()) == 15_000
+
+
+def _finished_lookups(sb: Any, sizes: list[int]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Sync lookups (under 100 numbers each) in the sandbox: their ids and their full answers."""
+    hook = MsgFlashHook()
+    iid = sb.instance_id("sandbox-connected")
+    ids, sent = [], []
+    for i, n in enumerate(sizes):
+        nums = numbers(n, prefix=f"+417955{i}")
+        ids.append(hook.create_number_lookup(iid, nums)["lookupId"])
+        sent.append(nums)
+    return ids, [hook.get_number_lookup(lid) for lid in ids]
+
+
+def test_each_lookup_is_on_disk_before_the_next_is_added(msgflash_conn: Any, tmp_path: Path) -> None:
+    ids, answers = _finished_lookups(msgflash_conn, [60, 70, 80])
+    path = tmp_path / "out.jsonl"
+    lines_after_each = []
+    with LookupResults(ResultWriter(str(path)), xcom_limit=50) as results:
+        for lid, data in zip(ids, answers, strict=True):
+            results.add(lid, data)
+            lines_after_each.append(results.writer.lines if results.writer else -1)
+    assert lines_after_each == [60, 130, 210]
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["lookup_id"] for x in lines[:60]] == [ids[0]] * 60  # in order, lookup by lookup
+    assert {x["status"] for x in lines} <= {"on_whatsapp", "not_on_whatsapp", "invalid"}
+    on = [x["number"] for x in lines if x["status"] == "on_whatsapp"]
+    assert all(is_on_whatsapp(n) for n in on)
+    assert results.counts["requested"] == results.counts["checked"] == 210
+    assert results.counts["on_whatsapp"] == len(on)
+    # Only counts for XCom past the limit: the list is dropped, not accumulated.
+    assert results.on_whatsapp is None
+
+
+def test_a_failure_while_collecting_leaves_no_file(msgflash_conn: Any, tmp_path: Path) -> None:
+    ids, answers = _finished_lookups(msgflash_conn, [40])
+    path = tmp_path / "out.jsonl"
+
+    def collect() -> None:
+        with LookupResults(ResultWriter(str(path)), xcom_limit=1000) as results:
+            results.add(ids[0], answers[0])
+            raise RuntimeError("the next lookup could not be read")
+
+    with pytest.raises(RuntimeError):
+        collect()
+    assert not path.exists()
+    assert not Path(str(path) + ".part").exists()
+
+
+def test_small_results_keep_the_on_whatsapp_list_and_local_invalid_inputs(msgflash_conn: Any, tmp_path: Path) -> None:
+    ids, answers = _finished_lookups(msgflash_conn, [30])
+    path = tmp_path / "out.jsonl"
+    with LookupResults(ResultWriter(str(path)), xcom_limit=1000) as results:
+        results.add(ids[0], answers[0])
+        results.add_local_invalid([("07x", "unparseable")])
+    summary = results.summary(
+        ids, {"inputs": 31, "sent": 30, "invalid_before_sending": 1, "duplicates_removed": 0}, str(path)
+    )
+    assert summary["on_whatsapp"] == answers[0]["result"]["onWhatsApp"]
+    assert summary["counts"]["invalid_before_sending"] == 1
+    last = json.loads(path.read_text().splitlines()[-1])
+    assert last == {"number": "07x", "status": "invalid", "lookup_id": None, "reason": "unparseable"}
