@@ -215,7 +215,7 @@ def iter_numbers(location: str, conn_id: str | None = None, *, field: str = "num
 
 
 def read_numbers(location: str, conn_id: str | None = None, *, field: str = "numbers_file") -> list[Any]:
-    """:func:`iter_numbers` as a list (what ``operators._numbers.read_numbers_file`` returns today)."""
+    """:func:`iter_numbers` as a list (what ``phone_numbers.read_numbers_file`` returns today)."""
     return list(iter_numbers(location, conn_id, field=field))
 
 
@@ -325,7 +325,7 @@ class _RenameSink:
 class JsonLinesWriter:
     """Streams lookup results as JSON Lines to a local path or an object storage URL, atomically.
 
-    Same interface as ``operators._numbers.ResultWriter``: :meth:`write`, :meth:`close` (publish),
+    Same interface as ``results.ResultWriter``: :meth:`write`, :meth:`close` (publish),
     :meth:`abort` (publish nothing, remove the temporary file or cancel the upload) and ``lines``. Lines:
     ``{"number", "status", "lookup_id", "reason"?}``. Memory stays bounded: one upload part at most.
 

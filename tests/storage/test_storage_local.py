@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_msgflash.operators._numbers import ResultWriter, read_numbers_file
+from airflow_provider_msgflash.phone_numbers import read_numbers_file
+from airflow_provider_msgflash.results import ResultWriter
 from airflow_provider_msgflash.storage import JsonLinesWriter, iter_numbers, read_numbers
 
 FILES = {
