@@ -127,3 +127,51 @@ __all__ = [
     "default_deferrable",
     "mask_secret",
 ]
+
+
+# -- object storage, lineage, assets, event triggers
+# Where each lives, checked in the released wheels of every line:
+# - ObjectStoragePath: ``airflow.io.path`` on 2.10/2.11 (its filesystems in ``airflow.io``); ``airflow.sdk`` from
+#   3.0 (``airflow.io.path`` re-exports it on 3.0 and is a deprecated alias from 3.1). 3.0/3.1 build it on
+#   universal-pathlib's CloudPath, 3.2+ on ProxyUPath; ``s3://conn_id@bucket/key`` names the connection on all.
+# - BaseEventTrigger (``airflow.triggers.base``) and AssetWatcher (``airflow.sdk``) exist from 3.0.0; 2.x has no
+#   event-driven scheduling. ``BaseEventTrigger.asset_state_store`` and shared poll streams appear in 3.3.
+# - Asset (``airflow.sdk``) from 3.0; 2.x has ``airflow.datasets.Dataset`` in its place.
+
+#: Airflow line from which DAGs can be scheduled on events (AssetWatcher + BaseEventTrigger).
+EVENT_DRIVEN_SCHEDULING_MIN_VERSION = "3.0.0"
+AIRFLOW_HAS_EVENT_TRIGGERS: bool = AIRFLOW_V_3_0_PLUS
+
+if AIRFLOW_HAS_EVENT_TRIGGERS:
+    from airflow.triggers.base import BaseEventTrigger
+else:  # Airflow 2.x: event triggers do not exist; triggers/instance_events.py refuses to import.
+    BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
+
+
+def object_storage_path_class() -> Any:
+    """Airflow's ``ObjectStoragePath`` class, imported on first use (it pulls fsspec and universal-pathlib in,
+    which DAG parsing does not need)."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import ObjectStoragePath
+    else:
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+    return ObjectStoragePath
+
+
+def asset_class() -> Any:
+    """``Asset`` (Airflow 3) or ``Dataset`` (Airflow 2), the class of a task's ``outlets`` and of a DAG's
+    data-aware ``schedule``."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import Asset
+    else:
+        from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
+    return Asset
+
+
+__all__ += [
+    "AIRFLOW_HAS_EVENT_TRIGGERS",
+    "EVENT_DRIVEN_SCHEDULING_MIN_VERSION",
+    "BaseEventTrigger",
+    "asset_class",
+    "object_storage_path_class",
+]

@@ -1,0 +1,96 @@
+"""Local paths and ``file://`` URLs: same numbers as today's reader, atomic results; a store with a rename."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_msgflash.phone_numbers import read_numbers_file
+from airflow_provider_msgflash.results import ResultWriter
+from airflow_provider_msgflash.storage import JsonLinesWriter, iter_numbers, read_numbers
+
+FILES = {
+    "a.txt": "# header comment\n+41790000001\n\n  +41790000002  \n   # indented comment\n+41790000003",
+    "b.csv": "\ufeffname;x,phone\nAna,+41790000001\nBo,\nCy,+41790000002\n",
+    "c.csv": "+41790000001,Ana\n+41790000002,Bo\n",
+    "d.json": json.dumps(["+41790000001", 41790000002]),
+    "e.CSV": "number\n+41790000009\n",
+    "f.csv": "",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_local_paths_and_file_urls_read_as_today(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(FILES[name], encoding="utf-8")
+    today = read_numbers_file(str(path))
+    assert bool(today) == (name != "f.csv")  # every file but the empty one holds numbers
+    assert read_numbers(str(path)) == today
+    assert read_numbers(f"file://{path}") == today
+
+
+def test_iter_numbers_is_lazy(tmp_path: Path) -> None:
+    path = tmp_path / "n.txt"
+    path.write_text("+41790000001\n+41790000002\n", encoding="utf-8")
+    it = iter_numbers(str(path))
+    assert next(it) == "+41790000001"
+    path.unlink()  # the file is already open: the rest is still read from it
+    assert list(it) == ["+41790000002"]
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_local_writer_matches_result_writer_and_is_atomic(tmp_path: Path, url: bool) -> None:
+    target = tmp_path / "deep" / "out.jsonl"
+    old = ResultWriter(str(tmp_path / "old.jsonl"))
+    new = JsonLinesWriter(f"file://{target}" if url else str(target))
+    for w in (old, new):
+        w.write(["+41790000001", "+41790000002"], "on_whatsapp", "lk_1")
+        w.write(["x"], "invalid", None, "unparseable")
+    assert not target.exists() and (tmp_path / "deep" / "out.jsonl.part").exists()
+    old.close()
+    new.close()
+    assert target.read_bytes() == (tmp_path / "old.jsonl").read_bytes()
+    assert new.lines == old.lines == 3
+    assert not (tmp_path / "deep" / "out.jsonl.part").exists()
+
+
+def test_local_abort_keeps_the_previous_result(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_text("yesterday\n")
+    w = JsonLinesWriter(str(target))
+    w.write(["+41790000001"], "on_whatsapp", "lk_1")
+    w.abort()
+    w.abort()  # twice is harmless
+    assert target.read_text() == "yesterday\n"
+    assert os.listdir(tmp_path) == ["out.jsonl"]
+    with pytest.raises(Exception, match="already closed"):
+        w.write(["+41790000002"], "on_whatsapp", "lk_1")
+
+
+def test_store_with_a_rename_uses_a_part_object() -> None:
+    """A store that is neither local nor write-once (here fsspec's in-memory store, attached the way a
+    provider registers one) gets ``<name>.part`` renamed on close, and nothing on abort."""
+    import fsspec
+
+    from airflow_provider_msgflash.version_compat import AIRFLOW_V_3_0_PLUS
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.io import attach
+    else:
+        from airflow.io.store import attach
+    mem = fsspec.filesystem("memory")
+    attach(protocol="memory", fs=mem)
+    w = JsonLinesWriter("memory://results/out.jsonl")
+    w.write(["+41790000001"], "on_whatsapp", "lk_1")
+    w._sink.f.flush()
+    assert mem.exists("/results/out.jsonl.part") and not mem.exists("/results/out.jsonl")
+    w.close()
+    assert mem.cat("/results/out.jsonl") == b'{"number":"+41790000001","status":"on_whatsapp","lookup_id":"lk_1"}\n'
+    assert not mem.exists("/results/out.jsonl.part")
+    w = JsonLinesWriter("memory://results/other.jsonl")
+    w.write(["+41790000001"], "on_whatsapp", "lk_1")
+    w.abort()
+    assert not mem.exists("/results/other.jsonl") and not mem.exists("/results/other.jsonl.part")
