@@ -1,85 +1,53 @@
-"""Phone numbers going into a lookup: read them (a list, a file), check, normalise, de-duplicate and
-split them, and account for every input.
+"""Phone numbers going into a lookup: take them (a list, a file or an object in storage), check,
+normalise, de-duplicate and split them, and account for every input.
 
 ``phonenumbers`` is imported only when ``normalize=True`` (DAG parsing never pays for it).
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_msgflash.api.defaults import MAX_NUMBERS_PER_LOOKUP
+from airflow_provider_msgflash.arguments import parse_text_value
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
+from airflow_provider_msgflash.storage import read_numbers
 
 #: Error code of an empty input (the lookup operator may skip instead, with ``if_empty="skip"``).
 NO_NUMBERS = "NO_NUMBERS"
-
-_NUMBER_COLUMNS = ("phone", "number", "phone_number", "msisdn", "wa_number", "waNumber")
 
 
 def _bad(message: str) -> MsgFlashConfigError:
     return MsgFlashConfigError(message, code="BAD_ARGUMENT")
 
 
-def read_numbers_file(path: str) -> list[str]:
-    """Numbers from a file: ``.json`` (a list), ``.csv`` (a ``phone``/``number`` column, else the first
-    column) or anything else as text (one number per line; blank lines and ``#`` comments skipped)."""
-    if not os.path.isfile(path):
-        raise _bad(f"`numbers_file` {path!r} does not exist or is not a file.")
-    lower = path.lower()
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        if lower.endswith(".json"):
-            try:
-                data = json.load(f)
-            except ValueError as e:
-                raise _bad(f"`numbers_file` {path!r} is not valid JSON: {e}") from None
-            if not isinstance(data, list):
-                raise _bad(f"`numbers_file` {path!r} must hold a JSON list of numbers.")
-            return data
-        if lower.endswith(".csv"):
-            rows = list(csv.reader(f))
-            if not rows:
-                return []
-            header = [h.strip() for h in rows[0]]
-            col = next((header.index(c) for c in _NUMBER_COLUMNS if c in header), None)
-            body = rows[1:] if col is not None else rows
-            idx = col if col is not None else 0
-            return [r[idx].strip() for r in body if len(r) > idx and r[idx].strip()]
-        return [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+def _as_list(numbers: Any) -> list[Any]:
+    """``numbers`` as a list: a list or tuple, or its text form as a template renders it (JSON, or
+    Python's ``['+41...', ...]``)."""
+    if isinstance(numbers, str):
+        parsed = parse_text_value(numbers)
+        if not isinstance(parsed, list):
+            raise _bad(
+                f"`numbers` must be a list of phone numbers, got the string {numbers.strip()[:40]!r}. For a file, "
+                "use `numbers_file`; for one number, pass a list of one."
+            )
+        numbers = parsed
+    if isinstance(numbers, dict | set | str) or not isinstance(numbers, Sequence):
+        raise _bad(f"`numbers` must be a list of phone numbers, got {type(numbers).__name__}.")
+    return list(numbers)
 
 
-def load_numbers(numbers: Any, numbers_file: str | None) -> list[Any]:
-    """The operator's input list, from ``numbers`` (a list, or a JSON list as a string from a template)
-    and/or ``numbers_file``. Items are returned as given; :func:`prepare` checks them."""
-    out: list[Any] = []
-    if numbers is not None:
-        if isinstance(numbers, str):
-            text = numbers.strip()
-            if text.startswith("["):
-                try:
-                    numbers = json.loads(text)
-                except ValueError:
-                    raise _bad(
-                        "`numbers` is a string that looks like a list but is not valid JSON; pass a Python "
-                        "list, or set render_template_as_native_obj=True on the DAG for templated lists."
-                    ) from None
-            else:
-                raise _bad(
-                    f"`numbers` must be a list of phone numbers, got the string {text[:40]!r}. For a file, use "
-                    "`numbers_file`; for one number, pass a list of one."
-                )
-        if isinstance(numbers, dict | set) or not isinstance(numbers, Sequence):
-            raise _bad(f"`numbers` must be a list of phone numbers, got {type(numbers).__name__}.")
-        out.extend(numbers)
-    if numbers_file:
-        out.extend(read_numbers_file(numbers_file))
+def load_numbers(numbers: Any, numbers_file: str | None, conn_id: str | None = None) -> list[Any]:
+    """The operator's input list, from ``numbers`` and/or ``numbers_file`` (a local path or an object
+    storage URL, read with the Airflow connection ``conn_id``). Items are returned as given;
+    :func:`prepare` checks them."""
     if numbers is None and not numbers_file:
-        raise _bad("Give the numbers to look up: `numbers` (a list) or `numbers_file` (a path).")
+        raise _bad("Give the numbers to look up: `numbers` (a list) or `numbers_file` (a path or URL).")
+    out = _as_list(numbers) if numbers is not None else []
+    if numbers_file:
+        out.extend(read_numbers(numbers_file, conn_id))
     if not out:
         raise MsgFlashConfigError(
             "There are no numbers to look up (`numbers`/`numbers_file` is empty). MsgFlash needs 1 to "

@@ -1,56 +1,25 @@
 """Results of finished lookups: their counts summed in order, every number streamed to a JSON Lines
-file (optional), the on-WhatsApp list kept for XCom while small, and the summary the lookup operator
-returns."""
+file (optional, through :mod:`~airflow_provider_msgflash.storage`), the on-WhatsApp list kept for XCom
+while small, and the summary the lookup operator returns."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import Any, Protocol
 
 from airflow_provider_msgflash.api.lookups import iter_result
 
 
-class ResultWriter:
-    """Streams lookup results to a JSON Lines file, one line per number, without holding them all.
+class ResultSink(Protocol):
+    """Where every number's result goes: :class:`~airflow_provider_msgflash.storage.JsonLinesWriter`."""
 
-    Lines: ``{"number", "status": "on_whatsapp"|"not_on_whatsapp"|"invalid", "lookup_id", "reason"?}``.
-    The file is written to ``path + ".part"`` and renamed on :meth:`close`, so a reader never sees a
-    half-written file.
-    """
+    lines: int
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        self._tmp = path + ".part"
-        self._f: IO[str] | None = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115
-        self.lines = 0
+    def write(self, numbers: Iterable[str], status: str, lookup_id: str | None, reason: str | None = None) -> None: ...
 
-    def write(self, numbers: Iterable[str], status: str, lookup_id: str | None, reason: str | None = None) -> None:
-        assert self._f is not None
-        for n in numbers:
-            rec: dict[str, Any] = {"number": n, "status": status, "lookup_id": lookup_id}
-            if reason:
-                rec["reason"] = reason
-            self._f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-            self.lines += 1
+    def close(self) -> None: ...
 
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-            os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-            try:
-                os.remove(self._tmp)
-            except OSError:
-                pass
+    def abort(self) -> None: ...
 
 
 #: The summary's counts and the names each has in the API's answers (``requested`` on create,
@@ -73,7 +42,7 @@ class LookupResults:
     :param xcom_limit: the most on-WhatsApp numbers kept; past it :attr:`on_whatsapp` is None.
     """
 
-    def __init__(self, writer: ResultWriter | None, xcom_limit: int) -> None:
+    def __init__(self, writer: ResultSink | None, xcom_limit: int) -> None:
         self.writer = writer
         self.xcom_limit = xcom_limit
         self.counts: dict[str, int] = dict.fromkeys(COUNT_NAMES, 0)

@@ -80,6 +80,7 @@ class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):
         self.lookup_id = lookup_id
         self.tag = tag
         self.wait_for_completion = wait_for_completion
+        self._summary: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> Any:
         tag = check_tag(self.tag)
@@ -104,12 +105,23 @@ class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):
                 )
             self.log.info("Lookup(s) %s not done yet; waiting before importing.", ", ".join(pending))
             self.check_event(self.wait_for(pending, requested, time.time()))
-        return import_lookups(self.hook, ids, tag, self.log)
+        return self._import(ids, tag)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the lookups finished: import."""
         self.check_event(event)
-        return import_lookups(self.hook, lookup_ids_from(self.lookup_id), check_tag(self.tag), self.log)
+        return self._import(lookup_ids_from(self.lookup_id), check_tag(self.tag))
+
+    def _import(self, lookup_ids: list[str], tag: str) -> dict[str, Any]:
+        self._summary = import_lookups(self.hook, lookup_ids, tag, self.log)
+        return self._summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage for an import: the contacts tagged ``tag`` (``msgflash://<host>``,
+        ``contacts/<tag>``) as output, and a ``msgflash`` run facet with the lookup ids and counts."""
+        from airflow_provider_msgflash.lineage import import_lineage
+
+        return import_lineage(self._summary or {"tag": self.tag}, base_url=self.hook.settings.base_url)
 
 
 class MsgFlashCancelLookupOperator(MsgFlashBaseOperator):

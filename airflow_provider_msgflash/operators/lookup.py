@@ -14,8 +14,9 @@ from airflow_provider_msgflash.operators.contacts import import_lookups
 from airflow_provider_msgflash.operators.follow import MsgFlashLookupFollowerOperator
 from airflow_provider_msgflash.polling import describe_progress, small_progress
 from airflow_provider_msgflash.readiness import check_health_policy, gate_instance
-from airflow_provider_msgflash.results import LookupResults, ResultWriter
+from airflow_provider_msgflash.results import LookupResults
 from airflow_provider_msgflash.statuses import LookupStatus
+from airflow_provider_msgflash.storage import JsonLinesWriter, check_location
 from airflow_provider_msgflash.version_compat import AirflowSkipException
 
 if TYPE_CHECKING:
@@ -53,7 +54,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         id). Templated.
     :param numbers: phone numbers in international format (a list of strings; templated, or an XComArg).
     :param numbers_file: a file of numbers (``.txt`` one per line, ``.csv`` with a ``phone``/``number``
-        column, or ``.json`` list); added to ``numbers``. Templated.
+        column, or ``.json`` list), added to ``numbers``: a local path, or any URL Airflow's
+        ``ObjectStoragePath`` understands (``s3://bucket/leads.csv``, ``gs://...``, ``file://...``).
+        Read as a stream. Templated.
     :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated.
     :param deferrable: wait in the triggerer rather than in a worker slot. Default:
         ``[operators] default_deferrable``.
@@ -72,7 +75,11 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
     :param default_region: two-letter region for numbers written without a country code (with
         ``normalize``), e.g. ``"CH"``.
     :param result_path: write every number's result to this JSON Lines file (recommended for big
-        lookups; XCom only gets counts). Templated.
+        lookups; XCom only gets counts): a local path or an object storage URL, like ``numbers_file``.
+        Written atomically (a reader never sees half a file). Templated.
+    :param storage_conn_id: the Airflow connection for ``numbers_file`` / ``result_path`` URLs (e.g. an
+        ``aws`` connection for ``s3://``); or name it in the URL (``s3://my_aws@bucket/key``). Without
+        either, the filesystem's default credentials apply. Templated.
     :param import_tag: when set, import the numbers found on WhatsApp as contacts with this tag once
         the lookups are done. Templated.
     :param health_policy: ``"ignore"`` (don't read health), ``"warn"`` (log when the instance's
@@ -96,6 +103,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         "msgflash_conn_id",
         "result_path",
         "import_tag",
+        "storage_conn_id",
     )
     template_fields_renderers = {"numbers": "json"}
 
@@ -117,6 +125,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         reuse_existing: bool = True,
         xcom_numbers_limit: int = 1000,
         if_empty: str = "fail",
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,6 +152,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         self.reuse_existing = reuse_existing
         self.xcom_numbers_limit = xcom_numbers_limit
         self.if_empty = if_empty
+        self.storage_conn_id = storage_conn_id
+        self._summary: dict[str, Any] | None = None
+        self._result_lines: int | None = None
 
     # Input ---------------------------------------------------------------------------------------
     def prepare_numbers(self) -> PreparedNumbers:
@@ -150,7 +162,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         from airflow_provider_msgflash.phone_numbers import NO_NUMBERS, load_numbers, prepare
 
         try:
-            raw = load_numbers(self.numbers, self.numbers_file)
+            raw = load_numbers(self.numbers, self.numbers_file, self.storage_conn_id)
         except MsgFlashConfigError as e:
             if e.code == NO_NUMBERS and self.if_empty == "skip":
                 raise AirflowSkipException("No numbers to look up today (if_empty='skip'): nothing sent.") from None
@@ -183,6 +195,8 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         prepared = self.prepare_numbers()
         if self.import_tag is not None:
             check_tag(self.import_tag, "import_tag")
+        if self.result_path:  # before any quota is spent: the results will have a place to go
+            check_location(self.result_path, self.storage_conn_id, field="result_path", write=True)
         gate = gate_instance(
             self.hook,
             self.instance_id,
@@ -296,7 +310,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
     def finish(self, lookup_ids: list[str], known: dict[str, Any], resume: dict[str, Any]) -> dict[str, Any]:
         """Fetch each lookup's result (in order), stream it to ``result_path``, import, summarise."""
         accounting = resume["accounting"]
-        writer = ResultWriter(self.result_path) if self.result_path else None
+        writer = JsonLinesWriter(self.result_path, self.storage_conn_id) if self.result_path else None
         with LookupResults(writer, self.xcom_numbers_limit) as results:
             for lid in lookup_ids:
                 data = known.get(lid) or self.hook.get_number_lookup(lid)
@@ -313,9 +327,24 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         if self.import_tag:
             tag = check_tag(self.import_tag, "import_tag")
             summary["import"] = import_lookups(self.hook, lookup_ids, tag, self.log)
+        self._summary, self._result_lines = summary, writer.lines if writer else None
         return summary
 
-    def _log_outcome(self, results: LookupResults, acc: dict[str, int], writer: ResultWriter | None) -> None:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage for a finished lookup: the numbers file in, the result file and the imported
+        contacts (``msgflash://<host>``, ``contacts/<tag>``) out, and a ``msgflash`` run facet with the
+        lookup ids and counts. Needs ``apache-airflow-providers-openlineage`` (the ``openlineage`` extra)."""
+        from airflow_provider_msgflash.lineage import lookup_lineage
+
+        return lookup_lineage(
+            self._summary or {},
+            numbers_file=self.numbers_file,
+            result_path=self.result_path,
+            result_lines=self._result_lines,
+            base_url=self.hook.settings.base_url,
+        )
+
+    def _log_outcome(self, results: LookupResults, acc: dict[str, int], writer: JsonLinesWriter | None) -> None:
         counts, accounted = results.counts, results.accounted()
         self.log.info(
             "Lookup finished: %d on WhatsApp, %d not on WhatsApp, %d invalid (server) + %d invalid before "

@@ -1,72 +1,74 @@
-"""OpenLineage events really emitted: a DAG whose stand-in operators return the builders' lineage runs with
-``dag.test()`` while Airflow's OpenLineage provider writes to its file transport; the events are read back."""
+"""OpenLineage events really emitted by the MsgFlash operators: ``airflow dags test`` of a lookup (numbers
+from a file, results to JSON Lines, contacts imported) and a separate import, against the sandbox, while
+Airflow's OpenLineage provider writes to its file transport (what a user configures: see the README);
+the events are read back."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO
+from airflow_provider_msgflash.sandbox import is_on_whatsapp
+from tests.dags_cli import airflow_env, dags_test
 
-DAGS = Path(__file__).parent / "dags"
+DAG = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow_provider_msgflash.operators.msgflash import MsgFlashImportContactsOperator, MsgFlashNumberLookupOperator
 
-
-def _events(airflow_db: str, tmp_path: Path) -> list[dict[str, Any]]:
-    events = tmp_path / "openlineage.jsonl"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "AIRFLOW_HOME": airflow_db,
-        # What a user sets (see README): where events go, and the namespace of the jobs.
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "msgflash-tests",
-        # dag.test() stores the DAG through the dags-folder bundle: it must hold the DAG file.
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-    }
-    proc = subprocess.run(
-        [sys.executable, str(DAGS / "ol_dag.py")], env=env, capture_output=True, text=True, timeout=240
+with DAG("msgflash_lineage", start_date=datetime(2026, 1, 1), schedule=None, catchup=False):
+    lookup = MsgFlashNumberLookupOperator(
+        task_id="lookup", instance_id="sandbox-connected", numbers_file="{numbers}", result_path="{results}",
+        import_tag="lead-{{{{ ds_nodash }}}}", deferrable=True,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return [json.loads(line) for line in events.read_text().splitlines()]
+    imported = MsgFlashImportContactsOperator(task_id="import", lookup_id=lookup.output, tag="vip")
+    lookup >> imported
+"""
 
 
-def test_lookup_and_import_events_are_emitted_and_read_back(airflow_db: str, tmp_path: Path) -> None:
-    events = _events(airflow_db, tmp_path)
-    raw = json.dumps(events)
+def _run(msgflash_sandbox: Any, tmp_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    numbers = [f"+4179555{i:04d}" for i in range(150)]
+    src = tmp_path / "leads.csv"
+    src.write_text("phone\n" + "\n".join(numbers) + "\n")
+    events = tmp_path / "openlineage.jsonl"
+    env = airflow_env(
+        tmp_path / "dags",
+        AIRFLOW_CONN_MSGFLASH_DEFAULT=msgflash_sandbox.connection_json(),
+        AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
+        AIRFLOW__OPENLINEAGE__NAMESPACE="msgflash-tests",
+    )
+    source = DAG.format(numbers=src, results=tmp_path / "results.jsonl")
+    run = dags_test(tmp_path / "dags", "msgflash_lineage", source, env)
+    assert run.tasks == {"lookup": ("success", 1), "import": ("success", 1)}, run.output[-4000:]
+    return [json.loads(line) for line in events.read_text().splitlines()], numbers
+
+
+def test_lookup_and_import_lineage_is_emitted_and_read_back(
+    airflow_db: str, msgflash_sandbox: Any, tmp_path: Path
+) -> None:
+    msgflash_sandbox.set_faults(pace=0.05)
+    events, numbers = _run(msgflash_sandbox, tmp_path)
+    on = sum(map(is_on_whatsapp, numbers))
     complete = {e["job"]["name"]: e for e in events if e["eventType"] == "COMPLETE"}
-    lookup = complete["msgflash_lineage_readback.lookup"]
+    lookup = complete["msgflash_lineage.lookup"]
     assert lookup["job"]["namespace"] == "msgflash-tests"
-    assert [(d["namespace"], d["name"]) for d in lookup["inputs"]] == [("s3://leads-bucket", "in/2026-01-01.csv")]
-    assert [
-        (d["namespace"], d["name"], d["outputFacets"]["outputStatistics"]["rowCount"]) for d in lookup["outputs"]
-    ] == [
-        ("file", "/data/results/2026-01-01.jsonl", 250),
-        ("msgflash://127.0.0.1:8765", "contacts/lead-20260101", 120),
-    ]
+    assert [(d["namespace"], d["name"]) for d in lookup["inputs"]] == [("file", str(tmp_path / "leads.csv"))]
+    host = msgflash_sandbox.base_url.split("://", 1)[1]
+    outputs = {
+        (d["namespace"], d["name"]): d["outputFacets"]["outputStatistics"]["rowCount"] for d in lookup["outputs"]
+    }
+    tag = next(name.split("/", 1)[1] for ns, name in outputs if ns.startswith("msgflash://"))
+    assert outputs == {("file", str(tmp_path / "results.jsonl")): 150, (f"msgflash://{host}", f"contacts/{tag}"): on}
     facet = lookup["run"]["facets"]["msgflash"]
-    assert facet["lookupIds"] == ["lk_a", "lk_b"]
-    assert facet["instanceId"] == "inst_boutique"
-    assert facet["counts"] == {"requested": 250, "on_whatsapp": 125, "not_on_whatsapp": 120, "invalid": 5}
-    assert facet["contactsImport"] == {"tag": "lead-20260101", "imported": 120, "skipped": 5}
+    (lookup_id,) = facet["lookupIds"]
+    assert facet["instanceId"] == msgflash_sandbox.instance_id("sandbox-connected")
+    assert facet["counts"]["on_whatsapp"] == on and facet["counts"]["requested"] == 150
 
-    imported = complete["msgflash_lineage_readback.import"]
+    imported = complete["msgflash_lineage.import"]
     assert imported["inputs"] == []
     [out] = imported["outputs"]
-    assert (out["namespace"], out["name"], out["outputFacets"]["outputStatistics"]["rowCount"]) == (
-        "msgflash://127.0.0.1:8765",
-        "contacts/vip",
-        7,
-    )
-    assert imported["run"]["facets"]["msgflash"]["contactsImport"] == {
-        "tag": "vip",
-        "imported": 7,
-        "alreadyExisting": 2,
-        "skipped": 0,
-    }
-    # The stand-in operator holds an API key as the real ones hold a connection: it is in no event.
-    assert "msgf_live_" not in raw
-    assert "aws_leads" not in raw  # the connection id in the numbers_file URL is not part of a dataset name
+    assert (out["namespace"], out["name"]) == (f"msgflash://{host}", "contacts/vip")
+    assert imported["run"]["facets"]["msgflash"]["lookupIds"] == [lookup_id]
+    # No secret anywhere in what was emitted.
+    assert "msgf_live_" not in json.dumps(events)

@@ -13,19 +13,20 @@ from typing import Any
 import pytest
 
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
-from airflow_provider_msgflash.results import LookupResults, ResultWriter
+from airflow_provider_msgflash.results import LookupResults
 from airflow_provider_msgflash.sandbox import is_on_whatsapp
+from airflow_provider_msgflash.storage import JsonLinesWriter
 from tests.helpers import numbers
 
 
 def test_result_writer_file_grows_while_writing(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    writer = ResultWriter(str(path))
+    writer = JsonLinesWriter(str(path))
     part = str(path) + ".part"
     sizes = []
     for i in range(3):
         writer.write([f"+4179{i}{n:06d}" for n in range(5_000)], "on_whatsapp", f"lk{i}")
-        writer._f.flush()  # type: ignore[union-attr]  # what the OS holds, not Python's buffer
+        writer._sink.f.flush()  # what the OS holds, not Python's buffer
         sizes.append(os.path.getsize(part))
     assert sizes[0] > 0 and sizes[0] < sizes[1] < sizes[2]  # on disk while writing, not at close
     assert not path.exists()  # readers never see a half-written file
@@ -49,7 +50,7 @@ def test_each_lookup_is_on_disk_before_the_next_is_added(msgflash_conn: Any, tmp
     ids, answers = _finished_lookups(msgflash_conn, [60, 70, 80])
     path = tmp_path / "out.jsonl"
     lines_after_each = []
-    with LookupResults(ResultWriter(str(path)), xcom_limit=50) as results:
+    with LookupResults(JsonLinesWriter(str(path)), xcom_limit=50) as results:
         for lid, data in zip(ids, answers, strict=True):
             results.add(lid, data)
             lines_after_each.append(results.writer.lines if results.writer else -1)
@@ -70,7 +71,7 @@ def test_a_failure_while_collecting_leaves_no_file(msgflash_conn: Any, tmp_path:
     path = tmp_path / "out.jsonl"
 
     def collect() -> None:
-        with LookupResults(ResultWriter(str(path)), xcom_limit=1000) as results:
+        with LookupResults(JsonLinesWriter(str(path)), xcom_limit=1000) as results:
             results.add(ids[0], answers[0])
             raise RuntimeError("the next lookup could not be read")
 
@@ -83,7 +84,7 @@ def test_a_failure_while_collecting_leaves_no_file(msgflash_conn: Any, tmp_path:
 def test_small_results_keep_the_on_whatsapp_list_and_local_invalid_inputs(msgflash_conn: Any, tmp_path: Path) -> None:
     ids, answers = _finished_lookups(msgflash_conn, [30])
     path = tmp_path / "out.jsonl"
-    with LookupResults(ResultWriter(str(path)), xcom_limit=1000) as results:
+    with LookupResults(JsonLinesWriter(str(path)), xcom_limit=1000) as results:
         results.add(ids[0], answers[0])
         results.add_local_invalid([("07x", "unparseable")])
     summary = results.summary(

@@ -8,28 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_msgflash.phone_numbers import read_numbers_file
-from airflow_provider_msgflash.results import ResultWriter
 from airflow_provider_msgflash.storage import JsonLinesWriter, iter_numbers, read_numbers
 
+#: file name -> (content, the numbers read from it)
 FILES = {
-    "a.txt": "# header comment\n+41790000001\n\n  +41790000002  \n   # indented comment\n+41790000003",
-    "b.csv": "\ufeffname;x,phone\nAna,+41790000001\nBo,\nCy,+41790000002\n",
-    "c.csv": "+41790000001,Ana\n+41790000002,Bo\n",
-    "d.json": json.dumps(["+41790000001", 41790000002]),
-    "e.CSV": "number\n+41790000009\n",
-    "f.csv": "",
+    "a.txt": (
+        "# header comment\n+41790000001\n\n  +41790000002  \n   # indented comment\n+41790000003",
+        ["+41790000001", "+41790000002", "+41790000003"],
+    ),
+    "b.csv": ("\ufeffname;x,phone\nAna,+41790000001\nBo,\nCy,+41790000002\n", ["+41790000001", "+41790000002"]),
+    "c.csv": ("+41790000001,Ana\n+41790000002,Bo\n", ["+41790000001", "+41790000002"]),
+    "d.json": (json.dumps(["+41790000001", 41790000002]), ["+41790000001", 41790000002]),
+    "e.CSV": ("number\n+41790000009\n", ["+41790000009"]),
+    "f.csv": ("", []),
 }
 
 
 @pytest.mark.parametrize("name", sorted(FILES))
-def test_local_paths_and_file_urls_read_as_today(tmp_path: Path, name: str) -> None:
+def test_local_paths_and_file_urls(tmp_path: Path, name: str) -> None:
+    content, expected = FILES[name]
     path = tmp_path / name
-    path.write_text(FILES[name], encoding="utf-8")
-    today = read_numbers_file(str(path))
-    assert bool(today) == (name != "f.csv")  # every file but the empty one holds numbers
-    assert read_numbers(str(path)) == today
-    assert read_numbers(f"file://{path}") == today
+    path.write_text(content, encoding="utf-8")
+    assert read_numbers(str(path)) == expected
+    assert read_numbers(f"file://{path}") == expected
 
 
 def test_iter_numbers_is_lazy(tmp_path: Path) -> None:
@@ -42,18 +43,19 @@ def test_iter_numbers_is_lazy(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", [False, True])
-def test_local_writer_matches_result_writer_and_is_atomic(tmp_path: Path, url: bool) -> None:
+def test_local_writer_is_atomic(tmp_path: Path, url: bool) -> None:
     target = tmp_path / "deep" / "out.jsonl"
-    old = ResultWriter(str(tmp_path / "old.jsonl"))
-    new = JsonLinesWriter(f"file://{target}" if url else str(target))
-    for w in (old, new):
-        w.write(["+41790000001", "+41790000002"], "on_whatsapp", "lk_1")
-        w.write(["x"], "invalid", None, "unparseable")
+    w = JsonLinesWriter(f"file://{target}" if url else str(target))
+    w.write(["+41790000001", "+41790000002"], "on_whatsapp", "lk_1")
+    w.write(["x"], "invalid", None, "unparseable")
     assert not target.exists() and (tmp_path / "deep" / "out.jsonl.part").exists()
-    old.close()
-    new.close()
-    assert target.read_bytes() == (tmp_path / "old.jsonl").read_bytes()
-    assert new.lines == old.lines == 3
+    w.close()
+    assert [json.loads(x) for x in target.read_text().splitlines()] == [
+        {"number": "+41790000001", "status": "on_whatsapp", "lookup_id": "lk_1"},
+        {"number": "+41790000002", "status": "on_whatsapp", "lookup_id": "lk_1"},
+        {"number": "x", "status": "invalid", "lookup_id": None, "reason": "unparseable"},
+    ]
+    assert w.lines == 3
     assert not (tmp_path / "deep" / "out.jsonl.part").exists()
 
 
