@@ -38,6 +38,21 @@ class MsgFlashBaseOperator(BaseOperator):
         """The sync hook for this task's connection."""
         return MsgFlashHook(self.msgflash_conn_id)
 
+    def annotate_outlets(self, context: Any, extra: dict[str, Any]) -> None:
+        """Put ``extra`` (small, JSON-able: ids and counts) on the asset event each of this task's
+        ``outlets`` emits when it succeeds, so a DAG scheduled on that asset reads what happened from
+        ``triggering_asset_events`` (``triggering_dataset_events`` on Airflow 2)."""
+        outlets = [o for o in (getattr(self, "outlets", None) or []) if o is not None]
+        if not outlets:
+            return
+        events = context.get("outlet_events") if hasattr(context, "get") else None
+        if events is None:
+            self.log.warning("No outlet events in this Airflow context: the outlets' events carry no counts.")
+            return
+        for outlet in outlets:
+            events[outlet].extra.update(extra)
+        self.log.info("Asset event(s) for %d outlet(s) carry: %s", len(outlets), ", ".join(sorted(extra)))
+
     def render_template(
         self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
     ) -> Any:

@@ -45,6 +45,9 @@ class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):
     task that submitted them). Importing twice creates no duplicate contacts (existing ones count as
     ``alreadyExisting``). Returns ``{"lookup_ids", "tag", "imported", "alreadyExisting", "skipped"}``.
 
+    Give it ``outlets=[Asset(...)]`` and the asset event it emits on success carries that same summary as
+    ``extra``: a DAG scheduled on the asset then runs when contacts were imported, and reads the counts.
+
     :param lookup_id: the lookup to import from: the lookup task's output (``lookup.output``, its
         summary), a lookup id, a list of ids (a split lookup), or their JSON / Python text form (e.g. a
         rendered ``"{{ ti.xcom_pull(task_ids='lookup', key='lookup_ids') }}"``). Templated.
@@ -105,15 +108,16 @@ class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):
                 )
             self.log.info("Lookup(s) %s not done yet; waiting before importing.", ", ".join(pending))
             self.check_event(self.wait_for(pending, requested, time.time()))
-        return self._import(ids, tag)
+        return self._import(context, ids, tag)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the lookups finished: import."""
         self.check_event(event)
-        return self._import(lookup_ids_from(self.lookup_id), check_tag(self.tag))
+        return self._import(context, lookup_ids_from(self.lookup_id), check_tag(self.tag))
 
-    def _import(self, lookup_ids: list[str], tag: str) -> dict[str, Any]:
+    def _import(self, context: Context, lookup_ids: list[str], tag: str) -> dict[str, Any]:
         self._summary = import_lookups(self.hook, lookup_ids, tag, self.log)
+        self.annotate_outlets(context, self._summary)
         return self._summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -49,6 +49,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
     ``status``, ``counts`` (``requested``, ``on_whatsapp``, ``not_on_whatsapp``, ``invalid``, ...),
     ``accounting`` (inputs, sent, invalid before sending, duplicates removed), ``on_whatsapp`` (the
     list, when at most ``xcom_numbers_limit``), ``result_path`` and ``import`` (when ``import_tag``).
+    With ``outlets=[Asset(...)]``, the asset event carries the ids, counts, result path and import.
 
     :param instance_id: the instance to use: its id, or its ``name`` or ``waNumber`` (resolved to the
         id). Templated.
@@ -230,7 +231,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         if self.poll_once(lookup_ids, known):
             ti.xcom_push(key=RESUME_XCOM_KEY, value=resume)
             self.check_event(self.wait_for(lookup_ids, requested, submitted_at))
-        return self.finish(lookup_ids, known, resume)
+        return self._announce(context, self.finish(lookup_ids, known, resume))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: fetch the results (or cancel and fail)."""
@@ -244,7 +245,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
                 f"{', '.join(self.owned_lookups)} are done: clear the task to read their results.",
                 code="RESUME_STATE_MISSING",
             )
-        return self.finish(self.owned_lookups, {}, resume)
+        return self._announce(context, self.finish(self.owned_lookups, {}, resume))
 
     def on_kill(self) -> None:
         """Cancel this try's lookups when the task is killed while running in a worker."""
@@ -328,6 +329,11 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
             tag = check_tag(self.import_tag, "import_tag")
             summary["import"] = import_lookups(self.hook, lookup_ids, tag, self.log)
         self._summary, self._result_lines = summary, writer.lines if writer else None
+        return summary
+
+    def _announce(self, context: Context, summary: dict[str, Any]) -> dict[str, Any]:
+        keys = ("lookup_ids", "instance_id", "status", "counts", "result_path", "import")
+        self.annotate_outlets(context, {k: summary[k] for k in keys if summary.get(k) is not None})
         return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
