@@ -39,6 +39,22 @@ KILL_DAG = "e2e_user_kill"
 TIMEOUT_DAG = "e2e_deferral_timeout"
 STORMS_DAG = "e2e_fault_storms"
 BAD_INPUTS_DAG = "e2e_bad_inputs"
-#: Every DAG the tests run (unpaused at start); the other example DAG is parsed but stays paused.
-RUN_DAGS = (EXAMPLE_DAG, RESTART_DAG, CRASH_DAG, KILL_DAG, TIMEOUT_DAG, STORMS_DAG, BAD_INPUTS_DAG)
-ALL_DAGS = (*RUN_DAGS, "msgflash_daily_file_lookup")
+REST_CONN_DAG = "e2e_rest_connection"
+ASSETS_PRODUCER_DAG = "e2e_assets_producer"
+ASSETS_CONSUMER_DAG = "e2e_assets_consumer"
+INSTANCE_EVENTS_DAG = "e2e_instance_events"
+#: Every DAG the tests run (unpaused at start); the other example DAGs are parsed but stay paused.
+RUN_DAGS = (
+    EXAMPLE_DAG,
+    RESTART_DAG,
+    CRASH_DAG,
+    KILL_DAG,
+    TIMEOUT_DAG,
+    STORMS_DAG,
+    BAD_INPUTS_DAG,
+    REST_CONN_DAG,
+    ASSETS_PRODUCER_DAG,
+    ASSETS_CONSUMER_DAG,
+    INSTANCE_EVENTS_DAG,
+)
+ALL_DAGS = (*RUN_DAGS, "msgflash_daily_file_lookup", "msgflash_instance_events")

@@ -98,6 +98,9 @@ SANDBOXES: dict[str, dict[str, Any]] = {
     "storm_fail": {"pace": SLOW, "fail_lookups": 1},
     "bad": {},
     "quota": {"monthly_quota": 0},
+    "rest": {"pace": SLOW},  # its connection is created through the REST API by the test
+    "assets": {},
+    "events": {},  # the instance the event trigger watches; the test flips it
 }
 
 #: Background runs: DAG id -> names of the tests that inspect it (triggered only when one is selected).
@@ -236,6 +239,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             "msgflash_bad_base_url": _conn(f"http://127.0.0.1:{port}", bad.api_key),
             "msgflash_bad_unreachable": _conn(f"http://127.0.0.1:{free_port()}", bad.api_key),
             "msgflash_quota": sandboxes["quota"].connection_json(),
+            "msgflash_assets": sandboxes["assets"].connection_json(),
+            "msgflash_events": sandboxes["events"].connection_json(),
         }
         for conn_id, value in conns.items():
             env["AIRFLOW_CONN_" + conn_id.upper()] = value
