@@ -7,7 +7,7 @@ limiter. Each change becomes an asset event; this DAG is scheduled on the asset 
 ``triggering_asset_events``: alert on a disconnection, or start a catch-up when the instance is back.
 
 The watcher runs only while this DAG is unpaused: Airflow registers it when it parses this file, so after
-unpausing, it starts at the file's next parse (``airflow dags reserialize`` starts it at once). Needs Airflow 3.0+.
+unpausing, it starts at the file's next parse. Needs Airflow 3.0+.
 """
 
 from __future__ import annotations
