@@ -65,6 +65,13 @@ def parse_text_value(text: str) -> Any:
         return text
 
 
+def summary_says_done(value: Any) -> bool:
+    """Whether ``value`` is a lookup task's summary (its ``return_value``) reporting every lookup done."""
+    if isinstance(value, str):
+        value = parse_text_value(value)
+    return isinstance(value, dict) and value.get("status") == "done" and bool(value.get("lookup_ids"))
+
+
 def lookup_ids_from(value: Any) -> list[str]:
     """Lookup ids from what a DAG author may pass as ``lookup_id``: one id, a list of ids, a JSON list,
     the string form of a Python list (a template rendered without ``render_template_as_native_obj``),

@@ -6,15 +6,38 @@ Used by the lookup operator before each run, by the readiness sensor and by its 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError
+from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError, MsgFlashNotFoundError
 
 if TYPE_CHECKING:
     from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 
 HEALTH_POLICIES = ("ignore", "warn", "fail")
+#: What an instance id looks like (a UUID): such a reference is used as is, without listing instances.
+INSTANCE_ID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def looks_like_instance_id(ref: Any) -> bool:
+    """Whether ``ref`` has the form of an instance id, so no list request is needed to find it."""
+    return isinstance(ref, str) and INSTANCE_ID_RE.match(ref.strip()) is not None
+
+
+def instance_state(hook: MsgFlashHook, instance_ref: str) -> tuple[dict[str, Any], Any]:
+    """``(instance, state)`` for an instance named by id, name or waNumber, in as few requests as
+    possible: an id is asked for its state directly (one request; only if it is unknown is the list read,
+    to name the instances that exist); a name or waNumber is resolved through the list first."""
+    ref = instance_ref.strip() if isinstance(instance_ref, str) else instance_ref
+    if looks_like_instance_id(ref):
+        try:
+            return {"id": ref}, hook.get_instance_state(ref)
+        except MsgFlashNotFoundError:
+            hook.resolve_instance(ref)  # raises, naming the instances this key can see
+            raise
+    instance = hook.resolve_instance(ref)
+    return instance, hook.get_instance_state(str(instance["id"]))
 
 
 def check_health_policy(health_policy: str, min_safety_score: float | None) -> None:
@@ -70,11 +93,13 @@ def readiness_problem(instance_id: str, state: Any, health: Any, min_safety_scor
     return None
 
 
-def _wait_connected(hook: MsgFlashHook, instance_id: str, label: str, timeout: float, pause: float, log: Any) -> Any:
-    """The instance's state once ``connected``, waiting up to ``timeout`` seconds; raises otherwise."""
+def _wait_connected(
+    hook: MsgFlashHook, instance_id: str, label: str, state: Any, timeout: float, pause: float, log: Any
+) -> Any:
+    """The instance's state once ``connected`` (``state``: the one just read), waiting up to ``timeout``
+    seconds; raises otherwise."""
     deadline = time.monotonic() + max(0.0, timeout)
     while True:
-        state = hook.get_instance_state(instance_id)
         problem = readiness_problem(instance_id, state, None, None)
         if problem is None:
             log.info("Instance %s is %s (providerState %s).", label, state.get("status"), state.get("providerState"))
@@ -84,6 +109,7 @@ def _wait_connected(hook: MsgFlashHook, instance_id: str, label: str, timeout: f
             raise MsgFlashError(f"Instance {label} is not ready{waited}: {problem}", code="INSTANCE_NOT_READY")
         log.info("Instance %s not ready yet (%s); checking again.", label, state.get("status"))
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        state = hook.get_instance_state(instance_id)
 
 
 def _judge_health(
@@ -126,9 +152,11 @@ def gate_instance(
     (``ignore``: don't read health; ``warn``: log when below ``min_safety_score``; ``fail``: raise).
     Returns ``{"instance", "state", "health"}``; raises :class:`MsgFlashError` with the reason.
     """
-    instance = hook.resolve_instance(instance_ref)
+    instance, state = instance_state(hook, instance_ref)
     instance_id = str(instance["id"])
-    label = f"{instance.get('name')!r} ({instance_id}, {instance.get('waNumber')})"
-    state = _wait_connected(hook, instance_id, label, readiness_timeout, poll_interval, log)
+    label = (
+        f"{instance.get('name')!r} ({instance_id}, {instance.get('waNumber')})" if "name" in instance else instance_id
+    )
+    state = _wait_connected(hook, instance_id, label, state, readiness_timeout, poll_interval, log)
     health = _judge_health(hook, instance_id, label, state, health_policy, min_safety_score, log)
     return {"instance": instance, "state": state, "health": health}

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msgflash.arguments import check_tag, is_template, lookup_ids_from
+from airflow_provider_msgflash.arguments import check_tag, is_template, lookup_ids_from, summary_says_done
 from airflow_provider_msgflash.base_operator import MsgFlashBaseOperator
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashLookupError
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
@@ -88,6 +88,8 @@ class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):
     def execute(self, context: Context) -> Any:
         tag = check_tag(self.tag)
         ids = lookup_ids_from(self.lookup_id)
+        if summary_says_done(self.lookup_id):  # the lookup task's own summary: no need to ask again
+            return self._import(context, ids, tag)
         pending, requested = [], []
         for lid in ids:
             progress = self.hook.get_number_lookup_progress(lid)

@@ -12,7 +12,7 @@ from airflow_provider_msgflash.arguments import check_seconds, check_tag, is_tem
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError
 from airflow_provider_msgflash.operators.contacts import import_lookups
 from airflow_provider_msgflash.operators.follow import MsgFlashLookupFollowerOperator
-from airflow_provider_msgflash.polling import describe_progress, small_progress
+from airflow_provider_msgflash.polling import PollSchedule, describe_progress, small_progress
 from airflow_provider_msgflash.readiness import check_health_policy, gate_instance
 from airflow_provider_msgflash.results import LookupResults
 from airflow_provider_msgflash.statuses import LookupStatus
@@ -37,9 +37,10 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
     ``readiness_timeout``) and its health is read and logged, then judged by ``health_policy``.
 
     Fewer than 100 numbers are looked up in one synchronous call. From 100 on, the lookup is submitted,
-    its id pushed to XCom (``lookup_id``, ``lookup_ids``) at once, polled once, and then followed by
+    its id pushed to XCom (``lookup_id``, ``lookup_ids``) at once, and followed by
     :class:`~airflow_provider_msgflash.triggers.msgflash.MsgFlashLookupTrigger` (``deferrable=True``) or
-    in the worker. More than 10,000 numbers are split into several lookups, merged in order.
+    in the worker (a lookup that may already be finished, such as one reused on a retry, is checked once
+    first). More than 10,000 numbers are split into several lookups, merged in order.
 
     On a retry (or a cleared task) in the same DAG run, a lookup already submitted for the same
     request (same instance and count, created since the DAG run started, and, when finished, with the
@@ -228,7 +229,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
                 "accounting": resume["accounting"],
             }
         known = {str(a["lookupId"]): a for a in answers if a.get("status") == "done" and "result" in a}
-        if self.poll_once(lookup_ids, known):
+        unknown = [lid for lid in lookup_ids if lid not in known]
+        pending = self.poll_once(lookup_ids, known) if self._could_be_done(answers, submitted_at) else unknown
+        if pending:
             ti.xcom_push(key=RESUME_XCOM_KEY, value=resume)
             self.check_event(self.wait_for(lookup_ids, requested, submitted_at))
         return self._announce(context, self.finish(lookup_ids, known, resume))
@@ -289,6 +292,19 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         if self.reuse_existing and try_number > 1 and isinstance(run_start, datetime):
             return run_start
         return None
+
+    def _could_be_done(self, answers: list[dict[str, Any]], submitted_at: float) -> bool:
+        """Whether a check before deferring could find the lookups finished: for lookups reused from an
+        earlier try, yes; for new ones, only once the polling schedule's own first check is due (the
+        trigger makes that check; asking sooner spends a request on a lookup that cannot be done)."""
+        fresh = [a for a in answers if not a.get("recovered") and a.get("status") != "done"]
+        if len(fresh) < len(answers):
+            return True
+        first = min(
+            PollSchedule(int(a.get("requested") or 0), submitted_at, self.poll_interval).next_delay(now=submitted_at)
+            for a in fresh
+        )
+        return time.time() - submitted_at >= first
 
     def poll_once(self, lookup_ids: list[str], known: dict[str, Any]) -> list[str]:
         """Check each unfinished lookup once before waiting; returns those still running. A lookup

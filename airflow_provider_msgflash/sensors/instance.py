@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msgflash.exceptions import MsgFlashError
-from airflow_provider_msgflash.readiness import check_health_policy, describe_health, readiness_problem
+from airflow_provider_msgflash.readiness import check_health_policy, describe_health, instance_state, readiness_problem
 from airflow_provider_msgflash.sensors.base import MsgFlashBaseSensor
 from airflow_provider_msgflash.statuses import EventStatus, InstanceStatus
 
@@ -21,7 +21,8 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
 
     :param instance_id: the instance's id, or its ``name`` or ``waNumber``. Templated.
     :param min_safety_score: also wait until the instance's ``safetyScore`` reaches this (0-100).
-        None (default): health is read and logged but not waited for.
+        None (default): health is not read here (the lookup operator reads and judges it before each
+        run), which saves a request.
     :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated.
     :param deferrable: wait in the triggerer. Default: ``[operators] default_deferrable``.
 
@@ -39,16 +40,17 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
         self.min_safety_score = min_safety_score
         self._resolved_id: str | None = None
 
-    def _id(self) -> str:
-        if self._resolved_id is None:
-            self._resolved_id = str(self.hook.resolve_instance(self.instance_id)["id"])
-        return self._resolved_id
-
     def _check(self) -> tuple[str | None, dict[str, Any]]:
-        iid = self._id()
-        state = self.hook.get_instance_state(iid)
+        if self._resolved_id is None:
+            instance, state = instance_state(self.hook, self.instance_id)
+            self._resolved_id = iid = str(instance["id"])
+        else:
+            iid = self._resolved_id
+            state = self.hook.get_instance_state(iid)
         connected = isinstance(state, dict) and state.get("status") == InstanceStatus.CONNECTED
-        health = self.hook.get_instance_health(iid) if connected else None
+        # Health only when it decides readiness: the lookup task judges it again before its own run.
+        wants_health = connected and self.min_safety_score is not None
+        health = self.hook.get_instance_health(iid) if wants_health else None
         if health is not None:
             self.log.info("Instance %s health: %s", iid, describe_health(health))
         problem = readiness_problem(iid, state, health, self.min_safety_score)

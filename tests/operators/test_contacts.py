@@ -114,3 +114,13 @@ def test_import_timeout_never_cancels_the_lookup_it_waits_for(msgflash_conn: Any
 def test_import_refuses_cancel_on_kill() -> None:
     with pytest.raises(MsgFlashConfigError, match="never cancels lookups it did not submit"):
         MsgFlashImportContactsOperator(task_id="i", lookup_id="abc", tag="ok", cancel_on_kill=True)
+
+
+def test_import_trusts_a_summary_that_reports_done(msgflash_conn: Any) -> None:
+    """Given the lookup task's summary (``lookup.output``) saying done, the import asks for no progress."""
+    a = submit(msgflash_conn, 10)
+    before = len(msgflash_conn.requests())
+    summary = {"lookup_id": a, "lookup_ids": [a], "status": "done"}
+    MsgFlashImportContactsOperator(task_id="i", lookup_id=summary, tag="t1").execute(make_context())
+    paths = [r["path"] for r in msgflash_conn.requests()[before:]]
+    assert paths == [f"/api/v1/number-lookups/{a}/import-contacts"]

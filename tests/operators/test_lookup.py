@@ -102,11 +102,22 @@ def test_async_lookup_waits_in_worker_when_not_deferrable(msgflash_conn: Any) ->
     assert result["counts"]["on_whatsapp"] + result["counts"]["not_on_whatsapp"] == 150
 
 
-def test_finished_before_deferring_does_not_defer(msgflash_conn: Any) -> None:
+def test_a_new_lookup_is_not_polled_before_deferring(msgflash_conn: Any) -> None:
+    """Even at a zero pace (done at once), a new lookup is not checked before deferring: the polling
+    schedule's first check is not due yet, and the trigger makes it (one request saved per run)."""
     msgflash_conn.set_faults(pace=0.0)
-    # 100 numbers at a zero pace are done by the first poll: no TaskDeferred.
-    result = op(numbers=numbers(100), deferrable=True).execute(make_context())
-    assert result["status"] == "done"
+    with pytest.raises(TaskDeferred) as deferred:
+        op(numbers=numbers(100), deferrable=True).execute(make_context())
+    assert not any(r["path"].endswith("/progress") for r in msgflash_conn.requests())
+    assert run_trigger(deferred.value.trigger)["status"] == "success"
+
+
+def test_a_reused_finished_lookup_does_not_defer(msgflash_conn: Any) -> None:
+    msgflash_conn.set_faults(pace=0.0)
+    nums = numbers(150)
+    first = op(numbers=nums, deferrable=False).execute(make_context())
+    result = op(numbers=nums, deferrable=True).execute(make_context(try_number=2))  # no TaskDeferred
+    assert result["lookup_ids"] == first["lookup_ids"] and result["status"] == "done"
 
 
 def test_wait_for_completion_false_returns_ids(msgflash_conn: Any) -> None:
