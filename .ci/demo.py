@@ -214,9 +214,10 @@ class Story:
             if not msg.startswith(("[DAG TEST] running task", "[DAG TEST] end task")):
                 say(msg.removeprefix("[DAG TEST] "))
         elif msg.startswith("Task instance state updated"):
-            state = dict(KV.findall(kv)).get("new_state", "?")
+            # The update that starts a task carries no new_state: it is the move to running.
+            state = dict(KV.findall(kv)).get("new_state", "running")
             self.task_states[self.task] = state
-            color = "32" if state == "success" else "33" if state in {"deferred", "up_for_retry"} else "31"
+            color = {"success": "32", "running": "2", "deferred": "33", "up_for_retry": "33"}.get(state, "31")
             say(_c(color, f"task {self.task}: {state}"), mark="=")
         elif msg.startswith("DagRun Finished"):
             fields = dict(KV.findall(msg))
