@@ -28,6 +28,8 @@ class CellContext:
     root: Path
     unit: bool
     timeout: float
+    inputs: str = ""  # hash of the wheel, the staged tests and DAGs, and these scripts
+    rerun: bool = False  # ignore results cached for the same inputs
 
 
 @dataclass
@@ -42,6 +44,7 @@ class CellResult:
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     logs: Path | None = None
+    cached: str = ""  # when the result is the last green one for identical inputs: when it ran
 
     @property
     def green(self) -> bool:
@@ -50,6 +53,8 @@ class CellResult:
         return all(c == "yes" for c in cols) and unit_ok
 
     def summary(self) -> str:
+        if self.cached:
+            return f"green, same inputs as the run of {self.cached} (cached; MSGFLASH_MATRIX_RERUN=1 reruns)"
         return (
             f"installs {self.installs}, registered {self.registered}, DAGs {self.dags}, deferred {self.deferred}, "
             f"unit {self.unit} ({self.seconds:.0f} s, venv {self.venv})"
@@ -169,6 +174,42 @@ def check_unit(r: CellResult, py: str, env: dict[str, str], ctx: CellContext, d:
         r.problems.append(f"unit tests: {r.unit} (log {logs / 'unit.log'})")
 
 
+COLUMNS = ("installs", "registered", "dags", "deferred", "unit")
+
+
+def _cached(r: CellResult, venv: Path, ctx: CellContext) -> bool:
+    """Reuse the last green result of this venv when every input is the same (wheel, tests, DAGs,
+    matrix scripts, unit tests on or off); the table says so."""
+    path = venv / ".matrix-last-green.json"
+    if ctx.rerun or not path.exists():
+        return False
+    doc = json.loads(path.read_text())
+    if doc.get("inputs") != f"{ctx.inputs}/unit={ctx.unit}":
+        return False
+    for name in COLUMNS:
+        setattr(r, name, doc[name])
+    r.cached = doc["when"]
+    return True
+
+
+def _remember(r: CellResult, venv: Path, ctx: CellContext) -> None:
+    doc = {name: getattr(r, name) for name in COLUMNS}
+    doc.update(inputs=f"{ctx.inputs}/unit={ctx.unit}", when=time.strftime("%Y-%m-%d %H:%M"))
+    (venv / ".matrix-last-green.json").write_text(json.dumps(doc))
+
+
+def _checks(r: CellResult, venv: Path, ctx: CellContext, d: Deadline) -> None:
+    py = str(venv / "bin" / "python")
+    env = cell_env(venv, r.logs or ctx.work, ctx.stage)
+    check_install_and_registration(r, py, env, ctx, d)
+    if r.installs == "yes":
+        check_dags(r, py, env, d)
+        if ctx.unit:
+            check_unit(r, py, env, ctx, d)
+        else:
+            r.unit = "not run"
+
+
 def run_cell(cell: Cell, ctx: CellContext) -> CellResult:
     t0 = time.monotonic()
     r = CellResult(cell, logs=ctx.work / cell.name)
@@ -183,15 +224,10 @@ def run_cell(cell: Cell, ctx: CellContext) -> CellResult:
         uv = str(ctx.root / ".venv" / "bin" / "uv")
         v = ensure_venv(cell, python, ctx.wheel, uv, ctx.venvs, r.logs / "venv.log", d.left(900))
         r.venv = f"{v.action} {v.seconds:.0f} s"
-        py = str(v.path / "bin" / "python")
-        env = cell_env(v.path, r.logs, ctx.stage)
-        check_install_and_registration(r, py, env, ctx, d)
-        if r.installs == "yes":
-            check_dags(r, py, env, d)
-            if ctx.unit:
-                check_unit(r, py, env, ctx, d)
-            else:
-                r.unit = "not run"
+        if not _cached(r, v.path, ctx):
+            _checks(r, v.path, ctx, d)
+            if r.green:
+                _remember(r, v.path, ctx)
     except Exception as e:
         r.installs = r.installs if r.installs != "-" else "NO"
         r.problems.append(f"{type(e).__name__}: {e} (logs {r.logs})")

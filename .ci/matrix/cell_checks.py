@@ -111,31 +111,30 @@ def _behaviour_problems(b: dict[str, Any] | None) -> list[str]:
 
 
 def _ui3_form() -> tuple[list[str], dict[str, Any]]:
-    """Airflow 3: what ``GET /ui/connections/hook_meta`` gives the connection form."""
+    """Airflow 3: what ``GET /ui/connections/hook_meta`` gives the connection form.
+
+    Airflow 3.0 reads every hook's form only when WTForms is installed (its UI mocks WTForms and FAB only
+    when they are present; 3.1+ mocks them always): without it no connection type has a custom form,
+    and the matrix records that instead of failing the provider for it.
+    """
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
-    all_metas = HookMetaService.hook_meta_data()
-    metas = [m for m in all_metas if m.connection_type == "msgflash"]
+    all_metas = [m.model_dump() for m in HookMetaService.hook_meta_data()]
+    metas = [m for m in all_metas if m["connection_type"] == "msgflash"]
     if not metas:
         return ["hook_meta has no msgflash entry"], {}
-    others_have_extras = any(m.extra_fields for m in all_metas if m.connection_type != "msgflash")
-    meta = metas[0].model_dump()
-    std = meta.get("standard_fields") or {}
+    if not any(m.get("standard_fields") or m.get("extra_fields") for m in all_metas):
+        return [], {"form": "none for any connection type on this Airflow (no WTForms installed)"}
+    std, extras = metas[0].get("standard_fields") or {}, metas[0].get("extra_fields") or {}
     hidden = sorted(k for k, v in std.items() if v and v.get("hidden"))
     labels = {k: v.get("title") for k, v in std.items() if v and v.get("title")}
-    extras = meta.get("extra_fields") or {}
     defaults = {k: (v.get("value") if isinstance(v, dict) else None) for k, v in extras.items()}
     facts = {"form": "hook_meta", "hidden": hidden, "labels": labels, "extras": defaults}
     # hook_meta names the schema field url_schema
     expected_hidden = sorted("url_schema" if f == "schema" else f for f in HIDDEN)
     problems = [] if hidden == expected_hidden else [f"hook_meta hidden fields {hidden}"]
     problems += [] if labels == RELABEL else [f"hook_meta labels {labels}"]
-    if not defaults and not others_have_extras:
-        # Airflow 3.0 converts WTForms widgets only when WTForms and FAB are installed: no connection
-        # type gets extras fields then, ours neither (they stay editable as the Extra JSON).
-        facts["extras"] = "shown for no connection type by this Airflow (no FAB/WTForms)"
-    elif defaults != EXTRAS:
-        problems.append(f"hook_meta extras {defaults}, expected {EXTRAS}")
+    problems += [] if defaults == EXTRAS else [f"hook_meta extras {defaults}, expected {EXTRAS}"]
     return problems, facts
 
 

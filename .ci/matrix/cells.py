@@ -44,8 +44,8 @@ _SDK_MASKER = (
     "the key's absence from logs, errors and reprs is tested on every line"
 )
 _DECLARATIVE_FORM = (
-    "read the providers manager's declarative conn-fields (3.2+); "
-    "the registration column checks these lines' form as their UI reads it"
+    "read the form from a bare ProvidersManager, which before 3.2 needs WTForms/FAB (not installed) and on "
+    "2.11 holds WTForms objects; the registration column checks these lines' form as their UI reads it"
 )
 #: Tests that do not make sense on a line, by test name (names survive moves between files): line -> {name: why}.
 NOT_ON_LINE: dict[str, dict[str, str]] = {
@@ -57,9 +57,11 @@ NOT_ON_LINE: dict[str, dict[str, str]] = {
     "3.0": {
         "test_sync_hook_registers_the_key_with_the_secrets_masker": _SDK_MASKER,
         "test_async_hook_registers_the_key_with_the_secrets_masker": _SDK_MASKER,
+        "test_providers_manager_field_behaviour": _DECLARATIVE_FORM,
         "test_providers_manager_extra_widgets": _DECLARATIVE_FORM,
     },
     "3.1": {
+        "test_providers_manager_field_behaviour": _DECLARATIVE_FORM,
         "test_providers_manager_extra_widgets": _DECLARATIVE_FORM,
     },
 }

@@ -34,7 +34,7 @@ def rows(results: list[Any]) -> list[tuple[str, ...]]:
             r.dags,
             r.deferred,
             r.unit,
-            f"{r.seconds:.0f} s",
+            f"cached ({r.cached})" if r.cached else f"{r.seconds:.0f} s",
         )
         for r in results
     ]

@@ -12,16 +12,21 @@
    tests pass against the sandbox, importing the wheel (wheel_guard.py).
 3. One table; every Python the classifiers claim must have a green cell. Exit 0 only when all is green.
 
-Cells run ``--jobs`` at a time (default 3: most of a cell's time is spent waiting on the sandbox's pace
+Cells run ``--jobs`` at a time (default 4: most of a cell's time is spent waiting on the sandbox's pace
 and the tests' timers, not on the CPU), each bounded by ``--cell-timeout`` seconds.
 
+A cell whose venv already passed with identical inputs (the wheel, the sdist's tests and example DAGs,
+these scripts; and the same venv key: Python, Airflow, pins, requirements) is not run again: the table
+shows "cached" with the time of that run. ``--rerun`` (MSGFLASH_MATRIX_RERUN=1) runs it anyway.
+
 Environment: MSGFLASH_MATRIX_DIR (venvs; default .venv-matrix in the repo), MSGFLASH_MATRIX_JOBS,
-MSGFLASH_MATRIX_KEEP=1 (keep the work folder with logs even when green).
+MSGFLASH_MATRIX_KEEP=1 (keep the work folder with logs even when green), MSGFLASH_MATRIX_RERUN=1.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -48,11 +53,28 @@ def say(text: str) -> None:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", nargs="*", help="cells by name (af3.3.2-py3.12), line (3.3), line/python (3.3/3.12)")
-    p.add_argument("--jobs", type=int, default=int(os.environ.get("MSGFLASH_MATRIX_JOBS", "3")))
+    p.add_argument("--jobs", type=int, default=int(os.environ.get("MSGFLASH_MATRIX_JOBS", "4")))
     p.add_argument("--no-unit", action="store_true", help="skip the unit tests in each cell")
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        default=os.environ.get("MSGFLASH_MATRIX_RERUN") == "1",
+        help="run every cell even when its last green run had the same inputs",
+    )
     p.add_argument("--cell-timeout", type=float, default=900.0, help="seconds per cell (default 900)")
     p.add_argument("--dir", default=os.environ.get("MSGFLASH_MATRIX_DIR") or str(ROOT / ".venv-matrix"))
     return p.parse_args()
+
+
+def inputs_hash(wheel: Path, stage: Path) -> str:
+    """What a cell's result depends on besides its venv: the wheel, the staged tests and DAGs, these
+    scripts."""
+    h = hashlib.sha256(pkgbuild.sha256(wheel).encode())
+    files = sorted(p for p in stage.rglob("*") if p.is_file()) + sorted(Path(__file__).parent.glob("*.py"))
+    for path in files:
+        h.update(str(path.relative_to(stage) if stage in path.parents else path.name).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def build_package(work: Path) -> tuple[Path, Path, list[str]]:
@@ -95,6 +117,7 @@ def main() -> int:
         return 1
     stage = pkgbuild.stage(sdist, work / "stage")
     ctx = CellContext(wheel, stage, Path(args.dir), work / "cells", ROOT, not args.no_unit, args.cell_timeout)
+    ctx.inputs, ctx.rerun = inputs_hash(wheel, stage), args.rerun
     results = run_cells(ctx, all_cells(args.only), args.jobs)
     problems += classifier_problems(ROOT / "pyproject.toml", results, partial=bool(args.only))
     green = print_table(results, problems, time.monotonic() - T0)
