@@ -1,7 +1,8 @@
 # Developer commands (see docs/development.md). Needs only Python 3.11, make and the package index.
 #
 #   make demo    run the example DAG against a local sandbox, with a readable story of what it did
-#   make test    ruff, ruff format --check, mypy, pytest (e2e included), Airflow 2.11 compatibility
+#   make test    ruff, ruff format --check, mypy, pytest (e2e included), the version matrix
+#   make matrix  only the version matrix: the built wheel on Airflow 2.11 to 3.3 (ONLY="3.3 2.11" for some)
 #   make bench   every benchmarks/bench_*.py, one after another
 #   make clean   remove the venvs and caches
 
@@ -12,7 +13,7 @@ VENV := .venv
 export PYTHON
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-af2 test demo bench af2 clean
+.PHONY: help venv test demo bench matrix clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -21,18 +22,15 @@ help:
 venv:
 	@.ci/bootstrap.sh $(VENV)
 
-venv-af2:
-	@.ci/check_airflow2.sh --venv-only
-
 test: venv
 	@.ci/test.sh
 
 demo: venv
 	@$(VENV)/bin/python .ci/demo.py
 
-# Only the Airflow 2.11 compatibility check (make test runs it too).
-af2:
-	@.ci/check_airflow2.sh
+# Only the version matrix (make test runs it too): wheel + sdist, then every Airflow line x Python.
+matrix: venv
+	@$(VENV)/bin/python .ci/matrix/run.py $(if $(ONLY),--only $(ONLY))
 
 bench: venv
 	@set -e; shopt -s nullglob; files=(benchmarks/bench_*.py); \
@@ -43,5 +41,5 @@ bench: venv
 	done
 
 clean:
-	rm -rf $(VENV) .venv-af2 .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .venv-matrix .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -1,104 +1,191 @@
-"""Everything that differs between Airflow 2.11 and Airflow 3.x, in one place.
+"""Everything that differs between the Airflow lines we support (2.11, 3.0, 3.1, 3.2, 3.3), in one place.
 
-The rest of the provider imports Airflow's base classes and helpers from here, never from
-``airflow.*`` directly, so supporting another Airflow version means editing this file only.
+The rest of the provider imports Airflow's base classes and helpers from here, never from ``airflow.*``
+directly. Each name is decided on its own: import it from its newest home, fall back to the older one
+where it is missing (never a decision by major version alone). Measured homes:
+
+=========================  =============================  ======================================
+name                       newest home (from)             older home (lines before)
+=========================  =============================  ======================================
+BaseOperator, Context,     ``airflow.sdk`` (3.0)          ``airflow.models``, ``airflow.sensors``,
+BaseSensorOperator                                        ``airflow.utils.context`` (2.11)
+BaseHook                   ``airflow.sdk`` (3.1)          ``airflow.hooks.base`` (2.11, 3.0)
+conf                       ``airflow.sdk`` (3.2)          ``airflow.configuration`` (2.11-3.1)
+AirflowException           ``airflow.sdk.exceptions``     ``airflow.exceptions`` (2.11, 3.0)
+                           (3.1)
+AirflowFailException,      ``airflow.sdk.exceptions``     ``airflow.exceptions`` (2.11-3.1)
+AirflowNotFoundException,  (3.2)
+AirflowSkipException,
+TaskDeferred
+mask_secret                ``airflow.sdk.log`` (3.0)      ``airflow.utils.log.secrets_masker``
+amask_secret               ``airflow.sdk.log`` (3.3)      ``mask_secret`` (does not block)
+BaseTrigger, TriggerEvent  ``airflow.triggers.base``      (same on every line)
+BaseEventTrigger           ``airflow.triggers.base`` (3.0) none: no event-driven scheduling (2.11)
+ObjectStoragePath          ``airflow.sdk`` (3.0)          ``airflow.io.path`` (2.11)
+Asset                      ``airflow.sdk`` (3.0)          ``airflow.datasets.Dataset`` (2.11)
+=========================  =============================  ======================================
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow import __version__ as _AIRFLOW_VERSION
-from airflow.triggers.base import BaseTrigger, TriggerEvent  # same place on both lines
-from packaging.version import Version
+from airflow.triggers.base import BaseTrigger, TriggerEvent  # same home on every line
 
-
-def _version_tuple() -> tuple[int, int, int]:
-    v = Version(_AIRFLOW_VERSION)
-    return v.major, v.minor, v.micro
-
-
-AIRFLOW_VERSION: tuple[int, int, int] = _version_tuple()
-AIRFLOW_V_3_0_PLUS: bool = AIRFLOW_VERSION >= (3, 0, 0)
-#: ``BaseTrigger.on_kill()`` (called when a user marks/clears a deferred task) exists from 3.3.
-AIRFLOW_V_3_3_PLUS: bool = AIRFLOW_VERSION >= (3, 3, 0)
-
-if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk import (
-        BaseHook,
-        BaseOperator,
-        BaseOperatorLink,
-        BaseSensorOperator,
-        Context,
-        conf,
-    )
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowNotFoundException,
-        AirflowSkipException,
-    )
-    from airflow.sdk.log import mask_secret
-else:  # Airflow 2.11
-    from airflow.configuration import conf  # type: ignore[no-redef]
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowException,
-        AirflowFailException,
-        AirflowNotFoundException,
-        AirflowSkipException,
-    )
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+try:
+    from airflow.sdk import BaseOperator, BaseSensorOperator, Context
+except ImportError:  # Airflow 2.11
     from airflow.models import BaseOperator  # type: ignore[no-redef]
-    from airflow.models.baseoperatorlink import BaseOperatorLink  # type: ignore[no-redef]
     from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
     from airflow.utils.context import Context  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk import BaseHook
+except ImportError:  # Airflow 2.11, 3.0
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
+
+try:
+    from airflow.sdk import conf
+except ImportError:  # Airflow 2.11 to 3.1
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.exceptions import AirflowException
+except ImportError:  # Airflow 2.11, 3.0
+    from airflow.exceptions import AirflowException  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+except ImportError:  # Airflow 2.11 to 3.1
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+
+try:  # event-driven scheduling (AssetWatcher + event triggers)
+    from airflow.triggers.base import BaseEventTrigger
+
+    AIRFLOW_HAS_EVENT_TRIGGERS = True
+except ImportError:  # Airflow 2.11: triggers/instance_events.py refuses to import, naming the version
+    BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
+    AIRFLOW_HAS_EVENT_TRIGGERS = False
+
+#: The Airflow version from which DAGs can be scheduled on events (AssetWatcher + BaseEventTrigger).
+EVENT_DRIVEN_SCHEDULING_MIN_VERSION = "3.0.0"
+
+try:
+    from airflow.sdk.log import mask_secret
+except ImportError:  # Airflow 2.11
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
 
-if TYPE_CHECKING:
-    from airflow.models.taskinstancekey import TaskInstanceKey
+try:
+    from airflow.sdk.log import amask_secret as _amask_secret
+except ImportError:  # before Airflow 3.3: the sync mask_secret does not wait for the supervisor
+    _amask_secret = None
+
+
+def _compat_helper(name: str) -> Any:
+    """A helper of ``airflow.providers.common.compat.connection``, or None where the installed version
+    lacks it (``get_async_extra_dejson`` needs 1.21+, which needs Python 3.11+). Imported when first
+    needed: the module pulls in the whole compat SDK shim."""
+    try:
+        from airflow.providers.common.compat import connection
+    except ImportError:
+        return None
+    return getattr(connection, name, None)
+
+
+def _async_lookup_is_safe() -> bool:
+    """Whether Airflow's own async connection lookup can run on an event loop without blocking it.
+
+    Before Airflow 3.3.2, ``BaseHook.aget_connection`` (3.1+) masks the connection's secrets with a
+    synchronous call to the supervisor, which raises ``DeadlockImminentError`` in a busy triggerer;
+    ``Connection.aextra_dejson`` came with the asynchronous masking. Lines without ``aget_connection``
+    (2.11, 3.0) have only the sync lookup, which ``common.compat`` runs in a worker thread.
+    """
+    if not hasattr(BaseHook, "aget_connection"):
+        return True
+    try:
+        from airflow.sdk import Connection
+    except ImportError:
+        return False
+    return hasattr(Connection, "aextra_dejson")
+
+
+async def _sync_lookup_in_thread(conn_id: str) -> Any:
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
 async def aget_connection(conn_id: str) -> Any:
     """Fetch a connection from inside an event loop without blocking it.
 
-    Airflow 3 has an async connection API (``common.compat``'s helper picks the safe variant for the
-    running version); Airflow 2 fetches the connection synchronously in a worker thread.
+    Uses ``common.compat``'s ``get_async_connection`` where the async path is safe (see
+    :func:`_async_lookup_is_safe`); otherwise the sync lookup in a worker thread. When the async lookup
+    reports "not found", the sync one gets a second chance in a worker thread: ``airflow dags test``
+    (Airflow 3.3) runs triggers through an in-process supervisor that answers the async lookup only
+    from environment variables and secrets backends, not from the metadata database.
     """
-    from asgiref.sync import sync_to_async
-
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.providers.common.compat.connection import get_async_connection
-
-        try:
-            return await get_async_connection(conn_id)
-        except AirflowNotFoundException:
-            # `airflow dags test` / `dag.test()` run triggers through an in-process supervisor whose
-            # comms have no async send: the async lookup then finds only environment and secrets-
-            # backend connections. The sync lookup, in a worker thread, also finds those stored in
-            # the metadata database (the real triggerer's async lookup finds them all).
-            pass
-    return await sync_to_async(BaseHook.get_connection)(conn_id)
+    helper = _compat_helper("get_async_connection")
+    if helper is None or not _async_lookup_is_safe():
+        return await _sync_lookup_in_thread(conn_id)
+    try:
+        return await helper(conn_id)
+    except AirflowNotFoundException:
+        return await _sync_lookup_in_thread(conn_id)
 
 
 async def aconnection_extras(conn: Any) -> dict[str, Any]:
-    """A connection's extras, read without a blocking call to the supervisor (Airflow 3.3.2+ masks
-    them asynchronously; a sync call there can deadlock a busy triggerer)."""
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.providers.common.compat.connection import get_async_extra_dejson
+    """A connection's extras, read without a blocking call to the supervisor.
 
-        return dict(await get_async_extra_dejson(conn))
-    return dict(conn.extra_dejson)
+    ``common.compat``'s ``get_async_extra_dejson`` where installed; otherwise the same decision made
+    here: ``Connection.aextra_dejson()`` (Airflow 3.3.2+, masks asynchronously), else ``extra_dejson``
+    in a worker thread (where blocking on the supervisor is safe).
+    """
+    helper = _compat_helper("get_async_extra_dejson")
+    if helper is not None:
+        return dict(await helper(conn))
+    if hasattr(conn, "aextra_dejson"):
+        return dict(await conn.aextra_dejson())
+    from asgiref.sync import sync_to_async
+
+    return dict(await sync_to_async(lambda: conn.extra_dejson)())
 
 
 async def amask_secret(secret: str) -> None:
     """Register a secret with the masker from inside an event loop."""
-    if AIRFLOW_V_3_0_PLUS:
-        import airflow.sdk.log as sdk_log
+    if _amask_secret is not None:
+        await _amask_secret(secret)
+    else:
+        mask_secret(secret)
 
-        if hasattr(sdk_log, "amask_secret"):
-            await sdk_log.amask_secret(secret)
-            return
-    mask_secret(secret)
+
+def object_storage_path_class() -> Any:
+    """Airflow's ``ObjectStoragePath`` class, imported on first use (it pulls fsspec and universal-pathlib
+    in, which DAG parsing does not need). ``s3://conn_id@bucket/key`` names the connection on every line."""
+    try:
+        from airflow.sdk import ObjectStoragePath
+    except ImportError:  # Airflow 2.11
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+    return ObjectStoragePath
+
+
+def asset_class() -> Any:
+    """``Asset`` (Airflow 3) or ``Dataset`` (Airflow 2.11): the class of a task's ``outlets`` and of a
+    DAG's data-aware ``schedule``."""
+    try:
+        from airflow.sdk import Asset
+    except ImportError:  # Airflow 2.11
+        from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
+    return Asset
 
 
 def default_deferrable() -> bool:
@@ -107,71 +194,25 @@ def default_deferrable() -> bool:
 
 
 __all__ = [
-    "AIRFLOW_V_3_0_PLUS",
-    "AIRFLOW_V_3_3_PLUS",
+    "AIRFLOW_HAS_EVENT_TRIGGERS",
+    "EVENT_DRIVEN_SCHEDULING_MIN_VERSION",
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSkipException",
+    "BaseEventTrigger",
     "BaseHook",
     "BaseOperator",
-    "BaseOperatorLink",
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
-    "TaskInstanceKey",
+    "TaskDeferred",
     "TriggerEvent",
     "aconnection_extras",
     "aget_connection",
     "amask_secret",
-    "conf",
+    "asset_class",
     "default_deferrable",
     "mask_secret",
-]
-
-
-# -- object storage, lineage, assets, event triggers
-# Where each lives, checked in the released wheels of every line:
-# - ObjectStoragePath: ``airflow.io.path`` on 2.10/2.11 (its filesystems in ``airflow.io``); ``airflow.sdk`` from
-#   3.0 (``airflow.io.path`` re-exports it on 3.0 and is a deprecated alias from 3.1). 3.0/3.1 build it on
-#   universal-pathlib's CloudPath, 3.2+ on ProxyUPath; ``s3://conn_id@bucket/key`` names the connection on all.
-# - BaseEventTrigger (``airflow.triggers.base``) and AssetWatcher (``airflow.sdk``) exist from 3.0.0; 2.x has no
-#   event-driven scheduling. ``BaseEventTrigger.asset_state_store`` and shared poll streams appear in 3.3.
-# - Asset (``airflow.sdk``) from 3.0; 2.x has ``airflow.datasets.Dataset`` in its place.
-
-#: Airflow line from which DAGs can be scheduled on events (AssetWatcher + BaseEventTrigger).
-EVENT_DRIVEN_SCHEDULING_MIN_VERSION = "3.0.0"
-AIRFLOW_HAS_EVENT_TRIGGERS: bool = AIRFLOW_V_3_0_PLUS
-
-if AIRFLOW_HAS_EVENT_TRIGGERS:
-    from airflow.triggers.base import BaseEventTrigger
-else:  # Airflow 2.x: event triggers do not exist; triggers/instance_events.py refuses to import.
-    BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
-
-
-def object_storage_path_class() -> Any:
-    """Airflow's ``ObjectStoragePath`` class, imported on first use (it pulls fsspec and universal-pathlib in,
-    which DAG parsing does not need)."""
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk import ObjectStoragePath
-    else:
-        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
-    return ObjectStoragePath
-
-
-def asset_class() -> Any:
-    """``Asset`` (Airflow 3) or ``Dataset`` (Airflow 2), the class of a task's ``outlets`` and of a DAG's
-    data-aware ``schedule``."""
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk import Asset
-    else:
-        from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
-    return Asset
-
-
-__all__ += [
-    "AIRFLOW_HAS_EVENT_TRIGGERS",
-    "EVENT_DRIVEN_SCHEDULING_MIN_VERSION",
-    "BaseEventTrigger",
-    "asset_class",
     "object_storage_path_class",
 ]

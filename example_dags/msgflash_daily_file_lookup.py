@@ -13,7 +13,11 @@ import os
 import tempfile
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, task
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.11
+    from airflow.decorators import task
+    from airflow.models import DAG
 
 from airflow_provider_msgflash.operators.msgflash import MsgFlashNumberLookupOperator
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Param
+try:  # Airflow 3
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2.11
+    from airflow.models import DAG, Param
 
 from airflow_provider_msgflash.operators.msgflash import (
     MsgFlashImportContactsOperator,

@@ -20,13 +20,8 @@ from airflow_provider_msgflash.exceptions import (
 from airflow_provider_msgflash.operators.msgflash import MsgFlashNumberLookupOperator
 from airflow_provider_msgflash.sandbox import is_on_whatsapp
 from airflow_provider_msgflash.triggers.msgflash import MsgFlashLookupTrigger
-from airflow_provider_msgflash.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow_provider_msgflash.version_compat import TaskDeferred
 from tests.helpers import make_context, numbers, run_trigger
-
-if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk.exceptions import TaskDeferred
-else:  # pragma: no cover
-    from airflow.exceptions import TaskDeferred
 
 
 def op(**kwargs: Any) -> MsgFlashNumberLookupOperator:

@@ -10,13 +10,8 @@ from airflow_provider_msgflash.exceptions import MsgFlashError, MsgFlashLookupEr
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 from airflow_provider_msgflash.sensors.msgflash import MsgFlashInstanceReadySensor, MsgFlashLookupSensor
 from airflow_provider_msgflash.triggers.msgflash import MsgFlashInstanceReadyTrigger, MsgFlashLookupTrigger
-from airflow_provider_msgflash.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow_provider_msgflash.version_compat import TaskDeferred
 from tests.helpers import make_context, numbers, run_trigger
-
-if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk.exceptions import TaskDeferred
-else:  # pragma: no cover
-    from airflow.exceptions import TaskDeferred
 
 
 def test_ready_sensor_pokes_true_for_connected(msgflash_conn: Any) -> None:

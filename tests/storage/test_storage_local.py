@@ -77,12 +77,10 @@ def test_store_with_a_rename_uses_a_part_object() -> None:
     provider registers one) gets ``<name>.part`` renamed on close, and nothing on abort."""
     import fsspec
 
-    from airflow_provider_msgflash.version_compat import AIRFLOW_V_3_0_PLUS
-
-    if AIRFLOW_V_3_0_PLUS:
+    try:
         from airflow.sdk.io import attach
-    else:
-        from airflow.io.store import attach
+    except ImportError:  # Airflow 2.11
+        from airflow.io.store import attach  # type: ignore[no-redef]
     mem = fsspec.filesystem("memory")
     attach(protocol="memory", fs=mem)
     w = JsonLinesWriter("memory://results/out.jsonl")
