@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msgflash import _api
 from airflow_provider_msgflash._api import Call, Settings, call
-from airflow_provider_msgflash._ratelimit import KeyRateLimiter, limiter_for
 from airflow_provider_msgflash.exceptions import (
     MsgFlashConfigError,
     MsgFlashConnectionError,
@@ -34,6 +33,7 @@ from airflow_provider_msgflash.exceptions import (
     MsgFlashLookupNotCancellableError,
     MsgFlashNotFoundError,
 )
+from airflow_provider_msgflash.ratelimit import KeyRateLimiter, limiter_for
 from airflow_provider_msgflash.version_compat import (
     BaseHook,
     aconnection_extras,
@@ -241,7 +241,7 @@ class MsgFlashHook(_MsgFlashBaseHook):
         import requests
 
         s = self.settings
-        self.limiter.acquire()
+        permit = self.limiter.acquire()
         try:
             resp = self.session.request(
                 c.method,
@@ -283,6 +283,7 @@ class MsgFlashHook(_MsgFlashBaseHook):
                 code="CONNECTION_ERROR",
                 request=c.describe(),
             ) from None
+        self.limiter.report(permit, resp.status_code, resp.text)
         return _api.parse_answer(resp.status_code, resp.text, resp.headers, c.describe())
 
     def _send(self, c: Call) -> Any:
@@ -515,7 +516,8 @@ class MsgFlashAsyncHook(_MsgFlashBaseHook):
     async def _send_once(self, c: Call, s: Settings) -> Any:
         import aiohttp
 
-        await limiter_for(s.api_key, s.requests_per_second).acquire_async()
+        limiter = limiter_for(s.api_key, s.requests_per_second)
+        permit = await limiter.acquire_async()
         try:
             async with _shared_session().request(
                 c.method,
@@ -526,6 +528,7 @@ class MsgFlashAsyncHook(_MsgFlashBaseHook):
                 timeout=aiohttp.ClientTimeout(total=s.timeout, connect=min(10.0, s.timeout)),
             ) as resp:
                 text = await resp.text()
+                await limiter.report_async(permit, resp.status, text)
                 return _api.parse_answer(resp.status, text, resp.headers, c.describe())
         except aiohttp.ClientConnectorError as e:
             raise MsgFlashConnectionError(
