@@ -34,6 +34,7 @@ from airflow_provider_msgflash.exceptions import (
     MsgFlashServerError,
     MsgFlashValidationError,
 )
+from airflow_provider_msgflash.ratelimit import check_backend
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ MAX_BACKOFF = 30.0
 PERSONAL_KEY_RE = re.compile(r"^msgf_live_[0-9a-f]{64}$")
 TEAM_KEY_RE = re.compile(r"^msgf_team_[A-Za-z0-9_-]{8,}$")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-KNOWN_EXTRAS = frozenset({"team_id", "timeout", "max_retries", "requests_per_second"})
+KNOWN_EXTRAS = frozenset({"team_id", "timeout", "max_retries", "requests_per_second", "rate_limit_backend"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,6 +147,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    #: Where the limiter's state lives: "host", "process" or a Redis URL (may hold a password).
+    rate_limit_backend: str = field(default="host", repr=False)
 
     @property
     def is_team_key(self) -> bool:
@@ -307,6 +310,7 @@ def settings_from_connection(
         requests_per_second=_number_extra(
             extras, "requests_per_second", DEFAULT_REQUESTS_PER_SECOND, conn_id, integer=False
         ),
+        rate_limit_backend=check_backend(extras.get("rate_limit_backend"), conn_id),
     )
 
 

@@ -7,7 +7,8 @@ Both take their settings from an Airflow connection of type ``msgflash``:
 - **API key** (password): ``msgf_live_`` + 64 hex characters, or a team key ``msgf_team_...``.
 - **Extras**: ``team_id`` (required with a team key, refused with a personal key), ``timeout``
   (seconds per request, default 30), ``max_retries`` (default 5), ``requests_per_second`` (the
-  client-side limit shared by all hooks using the key in one process, default 10, 0 = off).
+  client-side limit shared by all hooks using the key on one machine, default 10, 0 = off),
+  ``rate_limit_backend`` (``host``, default; ``process``; or a Redis URL shared by every machine).
 
 Routes, envelope parsing, error mapping and the retry policy live in :mod:`airflow_provider_msgflash._api`
 and are shared by both hooks; each hook only moves bytes.
@@ -216,7 +217,8 @@ class MsgFlashHook(_MsgFlashBaseHook):
     @cached_property
     def limiter(self) -> KeyRateLimiter:
         """The process-wide limiter shared by every hook using this key."""
-        return limiter_for(self.settings.api_key, self.settings.requests_per_second)
+        s = self.settings
+        return limiter_for(s.api_key, s.requests_per_second, backend=s.rate_limit_backend)
 
     @cached_property
     def session(self) -> requests.Session:
@@ -516,7 +518,7 @@ class MsgFlashAsyncHook(_MsgFlashBaseHook):
     async def _send_once(self, c: Call, s: Settings) -> Any:
         import aiohttp
 
-        limiter = limiter_for(s.api_key, s.requests_per_second)
+        limiter = limiter_for(s.api_key, s.requests_per_second, backend=s.rate_limit_backend)
         permit = await limiter.acquire_async()
         try:
             async with _shared_session().request(
