@@ -17,7 +17,7 @@ Goals: achieved rate >= 95 % of 10 req/s; 0 failed tasks (each returns ``status:
 number accounted for). Also printed: responses 429 (absorbed by the hooks' retries) and the busiest second.
 
 Usage: ``.venv/bin/python benchmarks/bench_many_tasks.py [--workers 20] [--numbers 400] [--load-seconds 60]``
-(about 1.5 minutes).
+(about 1.5 minutes; ``--smoke``: 2 workers, 100 numbers, 3 s of extra load, a few seconds).
 """
 
 from __future__ import annotations
@@ -109,7 +109,10 @@ def main() -> int:
     ap.add_argument("--load-seconds", type=float, default=60.0)
     ap.add_argument("--pace", default="realistic")
     ap.add_argument("--budget", type=float, default=420.0)
+    c.add_smoke(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.workers, args.numbers, args.load_seconds, args.pace, args.budget = 2, 100, 3.0, "fast", 120.0
     pace: Any = args.pace if args.pace in ("realistic", "fast", "instant") else float(args.pace)
 
     c.quiet_logs()
@@ -205,6 +208,7 @@ def main() -> int:
         f"{n429} x 429",
         ">= 95% of 10 req/s, 0 failed",
         ok,
+        args.smoke,
     )
     return 0
 

@@ -5,7 +5,9 @@ several concurrent aiohttp clients: a fixed number of requests (a realistic mix 
 small lookups), capped in time. Prints requests/second and latency percentiles against the goal of
 at least 500 requests/second. Exits non-zero only if a request failed (not on a missed goal).
 
-    .venv/bin/python benchmarks/bench_sandbox.py [--requests 6000] [--clients 8] [--time-cap 40]
+    .venv/bin/python benchmarks/bench_sandbox.py [--requests 6000] [--clients 8] [--time-cap 40] [--smoke]
+
+Ends with a ``RESULT`` line like the other benchmarks (``--smoke``: 300 requests, a few seconds).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c
 import aiohttp
 
 from airflow_provider_msgflash.sandbox import running_sandbox
@@ -81,7 +84,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=6000, help="requests to send in all")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--time-cap", type=float, default=40.0, help="stop sending after this many seconds")
+    c.add_smoke(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.time_cap = 300, 10.0
 
     t0 = time.perf_counter()
     with running_sandbox(subprocess=True, rate_limit=0, pace="fast") as sb:
@@ -115,6 +121,13 @@ def main() -> int:
         print(f"  ERRORS       {len(result['errors'])}, first: {result['errors'][:3]}", file=sys.stderr)
         return 1
     print("  errors       0")
+    c.result(
+        "sandbox",
+        f"{rps:.0f} requests/s ({args.clients} clients, {n} requests)",
+        f">= {GOAL:.0f} req/s",
+        rps >= GOAL,
+        args.smoke,
+    )
     return 0
 
 
