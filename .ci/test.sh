@@ -85,6 +85,8 @@ step "ruff check" "$V/ruff" check .
 step "ruff format" "$V/ruff" format --check .
 step "mypy" "$V/mypy"
 step "pytest" run_pytest
+# --- limiter branch: every benchmarks/bench_*.py in its smoke mode (a few seconds each), so none can rot ---
+step "benchmark smoke" "$V/python" benchmarks/smoke.py
 if [ "${SKIP_AF2:-0}" = 1 ]; then
     names+=("airflow 2.11 check")
     results+=("skipped (SKIP_AF2=1)")

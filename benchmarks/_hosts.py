@@ -169,7 +169,8 @@ def host_main(spec_json: str) -> int:
     asyncio.run(pollers(spec, t_start, deadline, rep))
     for t in threads:
         t.join(max(1.0, deadline + 240 - time.time()))
-    rep["cuts"] = MsgFlashHook(CONN_ID).limiter.cuts
+    lim = MsgFlashHook(CONN_ID).limiter
+    rep["cuts"], rep["rebooks"], rep["waits"] = lim.cuts, lim.rebooks, lim.waits
     print("REPORT " + json.dumps(rep), flush=True)
     return 0
 

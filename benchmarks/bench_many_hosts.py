@@ -83,7 +83,10 @@ def run_case(sb: Any, config: str, load: str, args: argparse.Namespace, lookups:
         "accepted_rate": (len(window) - n429) / args.seconds,
         "all_answers": len(mine),
         "all_429": sum(1 for r in mine if r["status"] == 429),
-        **{k: sum(r[k] for r in reports) for k in ("polls_ok", "polls_failed", "runs_ok", "runs_failed", "cuts")},
+        **{
+            k: sum(r[k] for r in reports)
+            for k in ("polls_ok", "polls_failed", "runs_ok", "runs_failed", "cuts", "rebooks", "waits")
+        },
         "errors": [e for r in reports for e in r["errors"]][:3],
     }
 
@@ -110,11 +113,12 @@ def show(cases: list[dict]) -> None:
                 f"{k['polls_failed']} / {k['polls_ok'] + k['polls_failed']}",
                 f"{k['runs_failed']} / {k['runs_ok'] + k['runs_failed']}",
                 k["cuts"],
+                f"{k['rebooks']} / {k['waits']}",
                 "met" if judge(k) else "MISSED",
             ]
         )
     header = ["limiter", "load", "nominal demand", "answers", "429", "accepted/s", "failed polls"]
-    c.table(rows, [*header, "failed task runs", "cuts", "goal"])
+    c.table(rows, [*header, "failed task runs", "cuts", "late / waited", "goal"])
     print("  goals: (a) <= 1 % answers 429 and 0 failures; (b) >= 90 % of 10 req/s accepted, <= 5 % 429, 0 failures")
     for k in cases:
         for e in k["errors"]:

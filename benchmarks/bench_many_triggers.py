@@ -268,8 +268,8 @@ def main() -> int:
         ],
         [
             "  as sent (limiter's grants, client-side)",
-            f"{len(grants):,} permits; at most {busiest_second(grants)} in any 1 s; {lim.rebooks} late wake-ups "
-            f"queued again, {lim.cuts} cuts",
+            f"{len(grants):,} permits; at most {busiest_second(grants)} in any 1 s; {lim.rebooks} bookings redone "
+            f"(late, or dropped by a cut), {lim.cuts} cuts",
             "<= 10 in any 1 s",
         ],
         ["responses 429 (polling key; sandbox total)", f"{n429} ({state['total_429']})", "0"],

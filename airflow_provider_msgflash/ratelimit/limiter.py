@@ -100,7 +100,7 @@ class KeyRateLimiter:
         self.name = name
         self._sleep = sleep
         #: This process's counts: permits that waited, seconds slept, bookings redone (woke late, or a
-        #: cut changed the generation), and cuts of the limit its answers caused.
+        #: cut changed the generation and dropped the queue), and cuts of the limit its answers caused.
         self.waits = 0
         self.waited_seconds = 0.0
         self.rebooks = 0
@@ -121,24 +121,36 @@ class KeyRateLimiter:
         assert self.policy is not None
         return (*confirm(st, self.policy, slot, gen, now), now)
 
-    def _steps(self) -> Generator[_Step | float, Any, Permit]:
-        """The waiting, as steps: a callable is a store transaction, a float a pause in seconds."""
+    def _steps(self, settle: bool) -> Generator[_Step | float, Any, Permit]:
+        """The waiting, as steps: a callable is a store transaction, a float a pause in seconds.
+
+        :param settle: after an immediate grant, pause once (0 s) and confirm again: on an event loop a
+            request leaves only when the loop gets back to it, and a loop stalled by other work (a
+            thousand triggers starting) would otherwise send a whole window's requests late, on top of
+            the next window's.
+        """
         slot, gen, now = yield self._book
         waited = slot > now
         self.waits += waited
+        if settle and not waited:
+            yield 0.0
+            slot, gen, now = yield from self._confirm_step(slot, gen)
         while slot > now:
             self.waited_seconds += slot - now
             yield slot - now
-            new_slot, new_gen, now = yield partial(self._confirm, slot, gen)
-            self.rebooks += (new_slot, new_gen) != (slot, gen)
-            slot, gen = new_slot, new_gen
+            slot, gen, now = yield from self._confirm_step(slot, gen)
         return Permit(slot, gen, waited, now)
+
+    def _confirm_step(self, slot: float, gen: int) -> Generator[_Step | float, Any, tuple[float, int, float]]:
+        new_slot, new_gen, now = yield partial(self._confirm, slot, gen)
+        self.rebooks += (new_slot, new_gen) != (slot, gen)
+        return new_slot, new_gen, now
 
     def acquire(self) -> Permit:
         """Block the calling thread until a request may be sent; return the permit."""
         if self.policy is None:
             return OPEN
-        steps = self._steps()
+        steps = self._steps(settle=False)  # a thread sends as soon as it has the permit
         step = _advance(steps, None)
         while not isinstance(step, Permit):
             step = _advance(steps, self.store.run(step) if callable(step) else self._sleep(step))
@@ -148,7 +160,7 @@ class KeyRateLimiter:
         """Wait, without blocking the event loop, until a request may be sent; return the permit."""
         if self.policy is None:
             return OPEN
-        steps = self._steps()
+        steps = self._steps(settle=True)
         step = _advance(steps, None)
         while not isinstance(step, Permit):
             step = _advance(steps, await (self._arun(step) if callable(step) else _pause(step)))

@@ -145,3 +145,19 @@ def test_async_hooks_on_one_loop_share_one_http_session() -> None:
             await close_shared_session()
 
     assert asyncio.run(run())
+
+
+def test_a_wrong_rate_limit_backend_fails_before_anything_is_sent(set_conn, fake_api):
+    from airflow_provider_msgflash.exceptions import MsgFlashConfigError
+
+    set_conn(fake_api.url, personal_key(), extra={"rate_limit_backend": "redis-host:6379"})
+    with pytest.raises(MsgFlashConfigError, match="rate_limit_backend") as ei:
+        MsgFlashHook().list_instances()
+    assert "redis://" in str(ei.value) and "'msgflash_default'" in str(ei.value)
+    assert fake_api.seen() == []
+
+
+def test_rate_limit_backend_is_a_known_extra(set_conn, caplog):
+    set_conn("srv.msgflash.com", personal_key(), extra={"rate_limit_backend": "process"})
+    assert MsgFlashHook().limiter.shared_file is None  # this process only
+    assert "unknown extra" not in caplog.text

@@ -111,6 +111,32 @@ def test_a_stalled_event_loop_releases_no_burst(kind, tmp_path) -> None:
     assert_server_safe(lim, permits)
 
 
+@pytest.mark.parametrize("kind", STORES)
+def test_a_loop_stalled_right_after_immediate_grants_sends_no_burst(kind, tmp_path) -> None:
+    """A thousand triggers starting at once: the first window's permits are granted at once, then the
+    loop is busy for 330 ms before those requests can leave (a request leaves at least one loop turn
+    after its permit: connecting, writing). They must not leave late on top of the next window."""
+
+    async def main(loop: VirtualTimeLoop) -> tuple[KeyRateLimiter, list[float]]:
+        lim = make(kind, tmp_path, loop.time)
+        sent: list[float] = []
+
+        async def request() -> None:
+            await lim.acquire_async()
+            await asyncio.sleep(0)  # the request goes out when the loop next gets to it
+            sent.append(loop.time())
+
+        tasks = [asyncio.ensure_future(request()) for _ in range(40)]
+        loop.call_soon(loop.stall, 0.33)  # runs right after every task's first step
+        await asyncio.gather(*tasks)
+        return lim, sent
+
+    lim, sent = run_virtual(main)
+    assert len(sent) == 40
+    assert lim.rebooks >= 10  # the first window's ten saw the stall and queued again
+    assert busiest(sent, 1.0 + lim.policy.margin / 2) <= 10  # type: ignore[union-attr]
+
+
 def test_a_thread_that_wakes_late_queues_again() -> None:
     clock = FakeClock()
     oversleep = iter([0.3])
