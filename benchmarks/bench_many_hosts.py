@@ -159,7 +159,8 @@ def main() -> int:
     show(cases)
     default = [k for k in cases if k["config"] == "adaptive"]
     best = [k for k in cases if k["config"] == ("redis" if redis_url else "adaptive")]
-    summary = "; ".join(
+    verdict_on = "redis" if redis_url else "adaptive"
+    summary = f"verdict on {verdict_on}: " + "; ".join(
         f"{k['config']} ({k['load']}) {k['n429'] / max(1, k['answers']):.1%} 429, {k['accepted_rate']:.2f} req/s, "
         f"{k['polls_failed'] + k['runs_failed']} failed"
         for k in default + [k for k in best if k not in default]

@@ -99,6 +99,7 @@ def worker(
     lim = extra_hook.limiter
     report["limiter_waits"] = lim.waits
     report["limiter_waited_s"] = lim.waited_seconds
+    report["limiter_rebooks"], report["limiter_cuts"] = lim.rebooks, lim.cuts
     out.put(report)
 
 
@@ -188,6 +189,12 @@ def main() -> int:
         ["achieved rate in the busy period", f"{rate:.2f} req/s = {rate / 10:.1%} of 10 req/s", ">= 95 %"],
         ["most requests accepted in any 1 s", busiest, "<= 10"],
         ["responses 429 (absorbed by retries)", f"{n429} (sandbox total {state['total_429']})", "-"],
+        [
+            "limiter: permits that waited / booked again / cuts",
+            f"{sum(r['limiter_waits'] for r in reports):,} / {sum(r['limiter_rebooks'] for r in reports):,} / "
+            f"{sum(r['limiter_cuts'] for r in reports)}",
+            "-",
+        ],
         ["extra requests ok / failed", f"{extra_ok:,} / {extra_failed}", "-"],
         [
             "task durations min / median / max",
