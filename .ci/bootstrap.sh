@@ -32,6 +32,23 @@ if [ -z "$py" ] || ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))'
 fi
 pyver=$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 
+# --- redis-server (limiter branch) --------------------------------------------------------------------
+# The shared rate limiter's tests (tests/ratelimit/test_redis.py) run a private redis-server, Debian's
+# package. Installed here when missing and possible (root with apt-get); otherwise say what to install.
+if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing redis-server (apt) for the shared limiter's tests"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null 2>&1; then
+            apt-get update -qq >/dev/null 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null 2>&1 ||
+                echo "bootstrap: could not install redis-server; tests/ratelimit/test_redis.py will fail" >&2
+        fi
+    else
+        echo "bootstrap: redis-server not found: install it (apt-get install redis-server) for tests/ratelimit/test_redis.py" >&2
+    fi
+fi
+# -------------------------------------------------------------------------------------------------------
+
 key=$(
     {
         cat pyproject.toml .ci/bootstrap.sh

@@ -97,6 +97,8 @@ step "ruff check" "$V/ruff" check .
 step "ruff format" "$V/ruff" format --check .
 step "mypy" "$V/mypy"
 step "pytest" run_pytest
+# Every benchmarks/bench_*.py in its smoke mode (a few seconds each), so none can rot.
+step "benchmark smoke" "$V/python" benchmarks/smoke.py
 if [ "${SKIP_MATRIX:-0}" = 1 ]; then
     names+=("version matrix")
     results+=("skipped (SKIP_MATRIX=1)")

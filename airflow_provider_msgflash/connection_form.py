@@ -14,12 +14,14 @@ the widgets are asked for.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_msgflash.api.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE_LIMIT_BACKEND,
     DEFAULT_REQUESTS_PER_SECOND,
     DEFAULT_TIMEOUT,
 )
@@ -41,7 +43,7 @@ class ExtraField:
     label: str
     kind: str
     description: str
-    default: float | int | None = None
+    default: float | int | str | None = None
     minimum: float | int | None = None
     above: float | int | None = None
 
@@ -78,6 +80,15 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         DEFAULT_REQUESTS_PER_SECOND,
         0,
     ),
+    ExtraField(
+        "rate_limit_backend",
+        "Rate limit shared by",
+        "string",
+        "host (default: every task and trigger on this machine), process (this process only), or a Redis "
+        "URL such as redis://redis:6379/0 (every machine using the key: Celery workers, triggerers); a Redis "
+        "URL needs the [redis] extra.",
+        DEFAULT_RATE_LIMIT_BACKEND,
+    ),
 )
 
 HIDDEN_FIELDS: tuple[str, ...] = ("schema", "login", "port")
@@ -86,7 +97,7 @@ PLACEHOLDERS: dict[str, str] = {
     "host": DEFAULT_BASE_URL,
     "password": "msgf_live_... (or msgf_team_... with a team id)",
     "extra": '{"team_id": "<team uuid, team keys only>", '
-    + ", ".join(f'"{f.name}": {f.default:g}' for f in EXTRA_FIELDS if f.default is not None)
+    + ", ".join(f'"{f.name}": {json.dumps(f.default)}' for f in EXTRA_FIELDS if f.default is not None)
     + "}",
 }
 
@@ -134,5 +145,5 @@ def connection_form_widgets() -> dict[str, Any]:
             default = None if f.default is None else f"{f.default:g}"
             widgets[f.name] = StringField(label, widget=BS3TextFieldWidget(), validators=checks, default=default)
         else:
-            widgets[f.name] = StringField(label, widget=BS3TextFieldWidget())
+            widgets[f.name] = StringField(label, widget=BS3TextFieldWidget(), default=f.default)
     return widgets

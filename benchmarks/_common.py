@@ -51,9 +51,20 @@ def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def result(name: str, measured: str, goal: str, ok: bool) -> bool:
-    """Print the benchmark's final line and return ``ok``."""
-    print(f"RESULT {name}: {measured} (goal {goal}) {'PASS' if ok else 'MISS'}", flush=True)
+def add_smoke(ap: Any) -> None:
+    """The ``--smoke`` flag every benchmark takes (benchmarks/smoke.py runs them all with it)."""
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, a few seconds: proves the benchmark runs end to end; its figures are not judged",
+    )
+
+
+def result(name: str, measured: str, goal: str, ok: bool, smoke: bool = False) -> bool:
+    """Print the benchmark's final line and return ``ok``. A smoke run ends with ``SMOKE`` instead of
+    PASS/MISS: its sizes are too small for the goal to mean anything."""
+    verdict = "SMOKE" if smoke else ("PASS" if ok else "MISS")
+    print(f"RESULT {name}: {measured} (goal {goal}) {verdict}", flush=True)
     return ok
 
 

@@ -17,7 +17,8 @@ Measured in one run:
   pace, through another key) so that modules loaded on first use are not counted as per-number memory.
 
 Usage: ``.venv/bin/python benchmarks/bench_big_lookup.py [--numbers 100000] [--pace realistic]``
-(about 9 minutes at the realistic pace; ``--pace 0.5`` halves it, and the output says which pace ran).
+(about 9 minutes at the realistic pace; ``--pace 0.5`` halves it, and the output says which pace ran;
+``--smoke``: 120 numbers at 0.005 s per batch, a few seconds).
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def main() -> int:
     ap.add_argument("--numbers", type=int, default=100_000)
     ap.add_argument("--pace", default="realistic", help="sandbox pace: realistic (1 s per 20), fast, or seconds")
     ap.add_argument("--timeout", type=float, default=570.0, help="the operator's timeout (seconds)")
+    c.add_smoke(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.numbers, args.pace, args.timeout = 120, "0.005", 120.0
     pace: Any = args.pace if args.pace in ("realistic", "fast", "instant") else float(args.pace)
 
     c.quiet_logs()
@@ -187,6 +191,7 @@ def main() -> int:
         f"{'correct' if correct else 'WRONG RESULTS'} (pace {pace})",
         "<= 1.1x and peak < one copy of the results",
         ok,
+        args.smoke,
     )
     return 0
 

@@ -19,7 +19,7 @@ from airflow_provider_msgflash import __version__
 from airflow_provider_msgflash.get_provider_info import get_provider_info
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 
-EXTRAS = ["max_retries", "requests_per_second", "team_id", "timeout"]
+EXTRAS = ["max_retries", "rate_limit_backend", "requests_per_second", "team_id", "timeout"]
 
 
 def test_provider_info_matches_airflows_schema():

@@ -21,3 +21,5 @@ API_RATE_LIMIT = 10
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_REQUESTS_PER_SECOND = float(API_RATE_LIMIT)
+#: Who shares the client-side limit: every process on this machine.
+DEFAULT_RATE_LIMIT_BACKEND = "host"

@@ -25,6 +25,7 @@ from airflow_provider_msgflash.api.defaults import (
 from airflow_provider_msgflash.api.routes import Call
 from airflow_provider_msgflash.connection_form import EXTRA_FIELDS
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
+from airflow_provider_msgflash.ratelimit import check_backend
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    #: Where the limiter's state lives: "host", "process" or a Redis URL (may hold a password).
+    rate_limit_backend: str = field(default="host", repr=False)
 
     @property
     def is_team_key(self) -> bool:
@@ -222,4 +225,5 @@ def settings_from_connection(
         requests_per_second=_number_extra(
             extras, "requests_per_second", DEFAULT_REQUESTS_PER_SECOND, conn_id, integer=False
         ),
+        rate_limit_backend=check_backend(extras.get("rate_limit_backend"), conn_id),
     )

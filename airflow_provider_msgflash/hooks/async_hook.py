@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msgflash._ratelimit import limiter_for
 from airflow_provider_msgflash.api import settings as api_settings
 from airflow_provider_msgflash.api.answers import parse_answer
 from airflow_provider_msgflash.api.retry import retry_policy
@@ -20,6 +19,7 @@ from airflow_provider_msgflash.exceptions import MsgFlashError
 from airflow_provider_msgflash.hooks import flows
 from airflow_provider_msgflash.hooks.base import DEFAULT_CONN_ID, MsgFlashBaseHook
 from airflow_provider_msgflash.hooks.transport import connect_timeout, connection_error
+from airflow_provider_msgflash.ratelimit import limiter_for
 from airflow_provider_msgflash.version_compat import aconnection_extras, aget_connection, amask_secret
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ class MsgFlashAsyncHook(MsgFlashBaseHook):
     async def _send_once(self, c: Call, s: Settings) -> Any:
         import aiohttp
 
-        await limiter_for(s.api_key, s.requests_per_second).acquire_async()
+        limiter = limiter_for(s.api_key, s.requests_per_second, backend=s.rate_limit_backend)
+        permit = await limiter.acquire_async()
         timeout = aiohttp.ClientTimeout(total=s.timeout, connect=connect_timeout(s))
         try:
             async with _shared_session().request(
@@ -110,6 +111,7 @@ class MsgFlashAsyncHook(MsgFlashBaseHook):
                 text = await resp.text()
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise connection_error(e, s, c) from None
+        await limiter.report_async(permit, resp.status, text)  # a 429 lowers the key's rate (AIMD)
         return parse_answer(resp.status, text, resp.headers, c.describe())
 
     async def _send(self, c: Call) -> Any:

@@ -9,7 +9,6 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msgflash import connection_form
-from airflow_provider_msgflash._ratelimit import KeyRateLimiter, limiter_for
 from airflow_provider_msgflash.api import settings as api_settings
 from airflow_provider_msgflash.api.answers import parse_answer
 from airflow_provider_msgflash.api.retry import retry_policy
@@ -19,6 +18,7 @@ from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashCo
 from airflow_provider_msgflash.hooks import flows
 from airflow_provider_msgflash.hooks.base import MsgFlashBaseHook
 from airflow_provider_msgflash.hooks.transport import connect_timeout, connection_error
+from airflow_provider_msgflash.ratelimit import KeyRateLimiter, limiter_for
 from airflow_provider_msgflash.version_compat import mask_secret
 
 if TYPE_CHECKING:
@@ -65,8 +65,9 @@ class MsgFlashHook(MsgFlashBaseHook):
 
     @cached_property
     def limiter(self) -> KeyRateLimiter:
-        """The limiter shared by every hook using this key (see :mod:`airflow_provider_msgflash._ratelimit`)."""
-        return limiter_for(self.settings.api_key, self.settings.requests_per_second)
+        """The limiter shared by every hook using this key (see :mod:`airflow_provider_msgflash.ratelimit`)."""
+        s = self.settings
+        return limiter_for(s.api_key, s.requests_per_second, backend=s.rate_limit_backend)
 
     @cached_property
     def session(self) -> requests.Session:
@@ -92,13 +93,14 @@ class MsgFlashHook(MsgFlashBaseHook):
         import requests
 
         s = settings or self.settings
-        self.limiter.acquire()
+        permit = self.limiter.acquire()
         try:
             resp = self.session.request(
                 c.method, s.url(c), params=c.params, json=c.json, timeout=(connect_timeout(s), s.timeout)
             )
         except requests.RequestException as e:
             raise connection_error(e, s, c) from None
+        self.limiter.report(permit, resp.status_code, resp.text)  # a 429 lowers the key's rate (AIMD)
         return parse_answer(resp.status_code, resp.text, resp.headers, c.describe())
 
     def _send(self, c: Call) -> Any:

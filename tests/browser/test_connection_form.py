@@ -134,6 +134,7 @@ def test_add_form_extras_widgets_show_defaults(ui: AirflowUI) -> None:
         "timeout": ("Request timeout (s)", f"{_api.DEFAULT_TIMEOUT:g}"),
         "max_retries": ("Max retries", str(_api.DEFAULT_MAX_RETRIES)),
         "requests_per_second": ("Requests per second", f"{_api.DEFAULT_REQUESTS_PER_SECOND:g}"),
+        "rate_limit_backend": ("Rate limit shared by", _api.DEFAULT_RATE_LIMIT_BACKEND),
     }
     assert set(declared) == set(expected)
     for name, (label, default) in expected.items():
@@ -156,6 +157,7 @@ def test_saved_connection_is_read_by_the_hook_as_typed(
         "timeout": 12,
         "max_retries": 2,
         "requests_per_second": _api.DEFAULT_REQUESTS_PER_SECOND,
+        "rate_limit_backend": _api.DEFAULT_RATE_LIMIT_BACKEND,
     }
 
     read = outside_views["hook"][saved]

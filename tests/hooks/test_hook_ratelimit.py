@@ -1,151 +1,42 @@
-"""KeyRateLimiter window semantics (fake clock), limiter_for sharing, and hooks sharing one limiter per key.
+"""The hooks' side of the limiter: every hook on one key, sync or async, shares one limiter; each request
+takes a permit before it is sent and reports its answer, so a 429 from MsgFlash slows the key down (the
+adaptive limit) and the monthly quota's 429 does not.
 
-The server-side checks (threads and coroutines against the sandbox at 10 req/s) are in
-test_hook_sandbox_limits.py."""
+The limiter's own rules and invariants are tested in tests/ratelimit/; the server-side checks (threads
+and coroutines against the sandbox at 10 req/s) in test_hook_sandbox_limits.py."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from airflow_provider_msgflash import _ratelimit
-from airflow_provider_msgflash._ratelimit import KeyRateLimiter, key_fingerprint, limiter_for
-from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
+from airflow_provider_msgflash.exceptions import MsgFlashQuotaExceededError
+from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook, _shared_session
+from airflow_provider_msgflash.ratelimit import KeyRateLimiter, limiter_for
 from tests.hooks.msgflash_hookkit import personal_key
 
 
-class FakeClock:
-    """A monotonic clock that only moves when someone sleeps (or the test advances it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+def fresh_key_conn(sandbox_conn: Any, **extras: Any) -> tuple[Any, str]:
+    """The sandbox with a key of its own (a cut must not slow other tests on the shared demo key)."""
+    key = personal_key()
+    sb = sandbox_conn()
+    sb.add_key(key)
+    return sandbox_conn(key=key, **extras), key
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    c = FakeClock()
-    monkeypatch.setattr(_ratelimit, "time", SimpleNamespace(monotonic=c.monotonic, sleep=c.sleep))
-    return c
+def count_limiter_calls(monkeypatch: pytest.MonkeyPatch, lim: KeyRateLimiter) -> dict[str, list[Any]]:
+    calls: dict[str, list[Any]] = {"acquire": [], "report": []}
+    for name in ("acquire", "acquire_async", "report", "report_async"):
+        original = getattr(lim, name)
 
+        def wrapped(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            calls["report" if _name.startswith("report") else "acquire"].append(args)
+            return _original(*args)
 
-def _starts(limiter: KeyRateLimiter, clock: FakeClock, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        limiter.acquire()
-        out.append(clock.now)
-    return out
-
-
-def _busiest_second(starts: list[float], width: float = 1.0) -> int:
-    return max(sum(1 for s in starts if a <= s < a + width) for a in starts)
-
-
-def test_burst_of_rate_then_one_window_later(clock):
-    lim = KeyRateLimiter(10)
-    starts = _starts(lim, clock, 35)
-    t0 = starts[0]
-    assert starts[:10] == [t0] * 10  # a full burst goes at once
-    assert starts[10:20] == pytest.approx([t0 + lim.window] * 10)
-    assert starts[30:] == pytest.approx([t0 + 3 * lim.window] * 5)
-    assert lim.window == pytest.approx(1.04)
-    assert _busiest_second(starts) == 10
-    assert _busiest_second(starts, lim.window) <= 10
-    assert lim.waits == 3  # sequential callers: the first of each later window waits, the rest follow at once
-    assert lim.waited_seconds == pytest.approx(sum(clock.slept))
-
-
-def test_sliding_window_not_fixed_buckets(clock):
-    # 10 requests spread over 0.9 s; the 11th may go only 1.04 s after the first, not at a bucket edge.
-    lim = KeyRateLimiter(10)
-    first = clock.now
-    for _ in range(10):
-        assert lim.reserve() == 0.0
-        clock.now += 0.1
-    assert clock.now == pytest.approx(first + 1.0)
-    assert lim.reserve() == pytest.approx(0.04)
-    clock.now = first + 1.5
-    assert lim.reserve() == 0.0  # the second request (at +0.1) left the window long ago
-
-
-def test_requests_under_the_rate_never_wait(clock):
-    lim = KeyRateLimiter(10)
-    for _ in range(100):
-        assert lim.reserve() == 0.0
-        clock.now += 0.2
-    assert lim.waits == 0 and clock.slept == []
-
-
-def test_rate_zero_is_off(clock):
-    lim = KeyRateLimiter(0)
-    assert [lim.reserve() for _ in range(1000)] == [0.0] * 1000
-    for _ in range(50):
-        lim.acquire()
-    assert clock.slept == [] and lim.waits == 0
-
-
-@pytest.mark.parametrize(("rate", "per_second"), [(9.5, 9), (2.5, 2), (10, 10), (1, 1), (0.5, 1)])
-def test_fractional_rates_never_exceed_the_whole_rate_in_any_second(rate, per_second, clock):
-    starts = _starts(KeyRateLimiter(rate), clock, 40)
-    assert _busiest_second(starts) <= per_second
-
-
-def test_half_a_request_per_second_is_one_every_two_seconds(clock):
-    starts = _starts(KeyRateLimiter(0.5), clock, 4)
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert gaps == pytest.approx([2.04] * 3)
-
-
-async def test_acquire_async_waits_without_blocking_the_loop():
-    lim = KeyRateLimiter(20)
-    ticks = 0
-    stop = asyncio.Event()
-
-    async def ticker():
-        nonlocal ticks
-        while not stop.is_set():
-            ticks += 1
-            await asyncio.sleep(0.02)
-
-    async def one():
-        await lim.acquire_async()
-        return time.monotonic()
-
-    tick_task = asyncio.create_task(ticker())
-    t0 = time.monotonic()
-    starts = await asyncio.gather(*(one() for _ in range(41)))
-    stop.set()
-    await tick_task
-    assert max(starts) - t0 >= 2 * lim.window - 0.01  # 41 at 20/window: three windows, two waits
-    assert _busiest_second(sorted(starts)) <= 20
-    assert ticks >= 50  # the loop kept running while the coroutines waited
-
-
-def test_limiter_for_shares_per_key_and_rate():
-    k1, k2 = personal_key(), personal_key()
-    a = limiter_for(k1, 10)
-    assert limiter_for(k1, 10) is a
-    assert limiter_for(k1, 10.0) is a
-    assert limiter_for(k2, 10) is not a
-    assert limiter_for(k1, 5) is not a
-    assert limiter_for(k1, 5).rate == 5
-    assert limiter_for(k1, 0).rate == 0
-    # the registry (and any shared state) knows keys only by a fingerprint
-    assert not any(k1 in repr(k) for k in _ratelimit._registry)
-    assert any(key_fingerprint(k1) in k for k in _ratelimit._registry)
-    assert k1 not in repr(vars(a))
-    assert key_fingerprint(k1) != key_fingerprint(k2) and len(key_fingerprint(k1)) == 12
+        monkeypatch.setattr(lim, name, wrapped)
+    return calls
 
 
 def test_hooks_on_one_key_share_one_limiter(set_conn):
@@ -162,6 +53,21 @@ def test_hooks_on_one_key_share_one_limiter(set_conn):
     assert a1.limiter is a2.limiter is b.limiter is limiter_for(key, 7)
     assert c.limiter is not a1.limiter
     assert a1.limiter.rate == 7
+    assert a1.limiter.shared_file  # host-wide by default: worker processes on one machine share it
+
+
+def test_sync_and_async_hooks_of_one_key_share_the_limiter(set_conn):
+    key = personal_key()
+    set_conn("srv.msgflash.com", key, conn_id="lim_a")
+    set_conn("srv.msgflash.com", key, conn_id="lim_b")
+    first, second = MsgFlashHook("lim_a"), MsgFlashHook("lim_b")
+    assert first.limiter is second.limiter
+
+    async def async_limiter() -> KeyRateLimiter:
+        s = await MsgFlashAsyncHook("lim_a").get_settings()
+        return limiter_for(s.api_key, s.requests_per_second)
+
+    assert asyncio.run(async_limiter()) is first.limiter
 
 
 def test_requests_per_second_zero_turns_the_limiter_off(set_conn):
@@ -181,3 +87,77 @@ async def test_sync_and_async_hooks_share_the_key_limit(fake_api, set_conn):
     assert len(seen) == 4
     assert seen[3].t - seen[0].t >= 1.0
     assert limiter_for(key, 3).waits == 1
+
+
+def test_every_sync_request_takes_a_permit_and_reports_its_answer(sandbox_conn, monkeypatch):
+    fresh_key_conn(sandbox_conn)
+    hook = MsgFlashHook()
+    calls = count_limiter_calls(monkeypatch, hook.limiter)
+    hook.list_instances()
+    hook.get_me()
+    assert len(calls["acquire"]) == 2
+    assert [args[1] for args in calls["report"]] == [200, 200]
+
+
+async def test_every_async_request_takes_a_permit_and_reports_its_answer(sandbox_conn, monkeypatch):
+    fresh_key_conn(sandbox_conn)
+    calls = count_limiter_calls(monkeypatch, MsgFlashHook().limiter)  # the async hooks' limiter too
+    hooks = [MsgFlashAsyncHook() for _ in range(3)]
+    await asyncio.gather(*(h.list_instances() for h in hooks))
+    assert len(calls["acquire"]) == 3
+    assert [args[1] for args in calls["report"]] == [200, 200, 200]
+
+
+def test_a_429_from_msgflash_cuts_the_key_rate(sandbox_conn):
+    sb, key = fresh_key_conn(sandbox_conn, max_retries=2)
+    sb.set_faults(storm_429=1)  # MsgFlash says the key is over its limit: someone else is using it
+    assert MsgFlashHook().list_instances()  # waited out (Retry-After), then answered
+    lim = limiter_for(key, 10)
+    assert lim.cuts == 1
+    assert lim.limit < 10
+
+
+async def test_a_429_from_msgflash_cuts_the_key_rate_for_triggers_too(sandbox_conn):
+    sb, key = fresh_key_conn(sandbox_conn, max_retries=2)
+    sb.set_faults(storm_429=1)
+    assert await MsgFlashAsyncHook().list_instances()
+    lim = limiter_for(key, 10)
+    assert lim.cuts == 1
+    assert lim.limit < 10
+
+
+def test_the_monthly_quota_429_does_not_cut_the_key_rate(sandbox_conn):
+    sb, key = fresh_key_conn(sandbox_conn)
+    sb.set_faults(monthly_quota=0)
+    with pytest.raises(MsgFlashQuotaExceededError):
+        MsgFlashHook().list_instances()
+    lim = limiter_for(key, 10)
+    assert (lim.cuts, lim.limit) == (0, 10.0)
+
+
+def test_async_hooks_on_one_loop_share_one_http_session() -> None:
+    from airflow_provider_msgflash.hooks.msgflash import close_shared_session
+
+    async def run() -> bool:
+        try:
+            return _shared_session() is _shared_session()
+        finally:
+            await close_shared_session()
+
+    assert asyncio.run(run())
+
+
+def test_a_wrong_rate_limit_backend_fails_before_anything_is_sent(set_conn, fake_api):
+    from airflow_provider_msgflash.exceptions import MsgFlashConfigError
+
+    set_conn(fake_api.url, personal_key(), extra={"rate_limit_backend": "redis-host:6379"})
+    with pytest.raises(MsgFlashConfigError, match="rate_limit_backend") as ei:
+        MsgFlashHook().list_instances()
+    assert "redis://" in str(ei.value) and "'msgflash_default'" in str(ei.value)
+    assert fake_api.seen() == []
+
+
+def test_rate_limit_backend_is_a_known_extra(set_conn, caplog):
+    set_conn("srv.msgflash.com", personal_key(), extra={"rate_limit_backend": "process"})
+    assert MsgFlashHook().limiter.shared_file is None  # this process only
+    assert "unknown extra" not in caplog.text
