@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_msgflash.exceptions import MsgFlashQuotaExceededError
-from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook, _shared_session
+from airflow_provider_msgflash.hooks.async_hook import _shared_session
+from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
 from airflow_provider_msgflash.ratelimit import KeyRateLimiter, limiter_for
 from tests.hooks.msgflash_hookkit import personal_key
 
