@@ -42,7 +42,7 @@ def _follow(total: int) -> tuple[int, float]:
     for polls in range(1, 50):
         now += schedule.next_delay(now)
         answer = _progress(total, now)
-        schedule.observe(answer)
+        schedule.observe(answer, now)
         if answer["status"] == "done":
             return polls, now - (T0 + total / RATE)
     raise AssertionError("the schedule never saw the lookup finish")
@@ -65,7 +65,7 @@ def test_prediction_lands_just_after_the_predicted_end() -> None:
     end = T0 + total / RATE
     schedule = PollSchedule(requested=total, started_at=T0)
     for at in (T0 + 125, T0 + 300):
-        schedule.observe(_progress(total, at))
+        schedule.observe(_progress(total, at), now=at)
     predicted = schedule.predicted_end()
     assert predicted is not None
     assert abs(predicted - end) < 1.0
