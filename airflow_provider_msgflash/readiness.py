@@ -76,9 +76,14 @@ def readiness_problem(instance_id: str, state: Any, health: Any, min_safety_scor
         )
     if min_safety_score is not None:
         score = safety_score(health)
-        if score is None or score < min_safety_score:
+        if score is None:
             return (
-                f"instance {instance_id} safetyScore is {score} (below min_safety_score "
+                f"instance {instance_id} safetyScore is unknown (min_safety_score {min_safety_score} cannot be "
+                f"checked): {describe_health(health)}"
+            )
+        if score < min_safety_score:
+            return (
+                f"instance {instance_id} safetyScore is {score:g} (below min_safety_score "
                 f"{min_safety_score}): {describe_health(health)}"
             )
     return None
