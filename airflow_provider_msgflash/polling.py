@@ -203,8 +203,8 @@ def _server_clock_problem(read: _Read, last: _Read | None, marks: list[_Read], c
     """Why ``updatedAt`` cannot time the pace, judging the newest read; None when nothing says so."""
     if read.server is None:
         return "no updatedAt"
-    if created is not None and read.server < created:
-        return "updatedAt before createdAt"
+    if created is not None and (read.server < created or (read.checked > 0 and read.server == created)):
+        return "updatedAt not after createdAt though numbers were checked"
     if last is not None and last.server is not None:
         if read.server < last.server:
             return "updatedAt going backwards"
