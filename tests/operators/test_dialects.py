@@ -85,14 +85,19 @@ def test_async_lookup_deferred_then_results(msgflash_conn: Any, dialect: str | N
 
 
 @pytest.mark.parametrize("dialect", CASES, ids=IDS)
-def test_split_lookup(msgflash_conn: Any, dialect: str | None) -> None:
+def test_split_lookup(msgflash_conn: Any, dialect: str | None, tmp_path: Any) -> None:
     msgflash_conn.set_dialect(dialect)
     msgflash_conn.set_faults(pace=0.0)
     nums = [f"+41795{i:06d}" for i in range(10_050)]
-    result = op(numbers=nums, deferrable=False).execute(make_context())
+    out = tmp_path / "results.jsonl"
+    result = op(numbers=nums, deferrable=False, result_path=str(out)).execute(make_context())
     assert len(result["lookup_ids"]) == 2 == len(lookups_in(msgflash_conn))
     assert result["counts"] == expected_counts(nums)
-    assert result["on_whatsapp"] is None  # more than xcom_numbers_limit
+    assert result["on_whatsapp"] is None  # more than xcom_numbers_limit: the file has them
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["lookup_id"] for x in (lines[0], lines[-1])] == result["lookup_ids"]
+    assert {x["number"] for x in lines if x["status"] == "on_whatsapp"} == set(on_whatsapp(nums))
+    assert len(lines) == len(nums)
 
 
 @pytest.mark.parametrize("dialect", CASES, ids=IDS)
