@@ -7,8 +7,6 @@ lookup whose create answer was lost (never a second lookup), and reusing an earl
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +17,7 @@ from airflow_provider_msgflash.exceptions import MsgFlashFinalError
 from airflow_provider_msgflash.hooks import flows
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
 from airflow_provider_msgflash.sandbox import DIALECTS, SEEDED_INSTANCES
+from tests.hooks.msgflash_hookkit import when_seen
 
 CONNECTED = SEEDED_INSTANCES["sandbox-connected"].id
 #: Every dialect on its own, the canonical shapes, and all of them at once.
@@ -32,20 +31,6 @@ def numbers(n: int, start: int = 0) -> list[str]:
 
 def posts(sb: Any) -> list[dict[str, Any]]:
     return [r for r in sb.requests() if r["method"] == "POST" and r["path"] == "/api/v1/number-lookups"]
-
-
-def when_seen(sb: Any, predicate: Callable[[dict[str, Any]], bool], fn: Callable[[], Any]) -> threading.Thread:
-    """Run ``fn`` in a thread as soon as the sandbox logged a request matching ``predicate`` (10 s at most)."""
-
-    def run() -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(predicate(r) for r in sb.requests()):
-            time.sleep(0.02)
-        fn()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
 
 
 async def call(hook: Any, method: str, *args: Any) -> Any:
