@@ -189,11 +189,14 @@ def recover_lookup(
     if scan.matches:
         log.info("Found lookup %s created by the lost request; using it.", lookup_id_of(scan.matches[0]))
         return recovered_submission(scan.matches[0])
+    unsure = []
     for item in scan.maybes:
-        if (yield from _verified(item, numbers)):
+        same = yield from _verified(item, numbers)  # None: not finished, or cannot tell
+        if same:
             log.info("Found lookup %s (same numbers) created by the lost request; using it.", lookup_id_of(item))
             return recovered_submission(item)
-    unsure = [i for i in scan.maybes if i.get("status") != "done"]
+        if same is None:
+            unsure.append(item)
     if unsure:
         why = (
             f"the list shows lookup(s) of the same size that may be it and cannot be checked: {_describe(unsure)} "

@@ -192,3 +192,20 @@ async def test_retry_that_cannot_read_the_list_says_so_and_submits(
     out = capfd.readouterr().out
     assert "cannot check whether an earlier try already submitted this lookup" in out
     assert "several lists" in out
+
+
+def test_lost_create_answer_with_a_done_lookup_that_cannot_be_checked_is_not_resent(fake_api, fake_conn) -> None:
+    """A listed lookup of the same size without createdAt (a "maybe"), done, whose detail has no result:
+    it may be ours and cannot be checked, so the request is not sent again."""
+    fake_conn(max_retries=3, timeout=0.5)
+    fake_api.on("POST", "/number-lookups", fake_api.ok({}, delay=1.2))
+    item = {"id": "l-1", "instanceId": "inst-1", "status": "done", "requestedCount": 3}
+    fake_api.on("GET", "/number-lookups", fake_api.ok({"lookups": [item], "nextCursor": None, "hasMore": False}))
+    fake_api.on("GET", "/number-lookups/l-1", fake_api.ok({**item, "summary": "3 checked"}))
+    with pytest.raises(MsgFlashFinalError) as ei:
+        MsgFlashHook().create_number_lookup("inst-1", numbers(3))
+    assert ei.value.code == "LOOKUP_MAY_EXIST" and "l-1 (done, createdAt None)" in str(ei.value)
+    assert len(fake_api.seen("POST", "/number-lookups")) == 1
+    fake_api.on("GET", "/number-lookups/l-1", fake_api.ok({**item, "result": {"onWhatsApp": numbers(3, 7)}}))
+    fake_api.on("POST", "/number-lookups", fake_api.ok({}, delay=1.2), fake_api.ok({"lookupId": "l-2"}))
+    assert MsgFlashHook().create_number_lookup("inst-1", numbers(3)) == {"lookupId": "l-2"}  # other numbers
