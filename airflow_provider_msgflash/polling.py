@@ -9,10 +9,12 @@ the schedule predicts the end of a lookup instead of polling on a fixed clock:
 - Before any number has been checked, the first poll comes after a quarter of the time a lookup of
   that size takes at the typical pace (20 numbers a second: one provider batch), and never sooner
   than the docs' 2 s. While nothing moves, the pause grows with the time already waited.
-- Once numbers have been checked, the pace is measured from the server's own timestamps
-  (``createdAt``/``updatedAt`` and the counters at two polls), which is exact for a steady pace,
-  and the next poll is placed just after the predicted end. If the lookup is not done then, the
-  prediction is made again from the newer figures.
+- Once numbers have been checked, the pace is measured from two polls' counters, and the next poll is
+  placed just after the predicted end; if the lookup is not done then, the prediction is made again.
+- The pace is timed by the server's ``updatedAt`` (the time of the last progress: exact for a steady
+  pace), mapped to our clock by an offset measured from the reads (never taken as our time as such:
+  the server's clock may be minutes off). When ``updatedAt`` is unusable (missing, moving with each
+  read, going backwards, or at odds with our clock), the pace is timed by our own clock at each read.
 - Pauses never go below ``min_interval`` (2 s by default, as the docs advise) nor above
   ``max_interval``, and never past the deadline.
 """
@@ -26,6 +28,7 @@ from typing import Any
 
 from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL, PROVIDER_BATCH_SIZE
 from airflow_provider_msgflash.api.lookups import parse_time
+from airflow_provider_msgflash.api.shapes import note_shape
 from airflow_provider_msgflash.exceptions import MsgFlashLookupError
 from airflow_provider_msgflash.statuses import LOOKUP_ACTIVE, LOOKUP_TERMINAL
 
@@ -37,6 +40,9 @@ FIRST_POLL_SHARE = 0.25
 FIRST_POLL_MAX = 30.0
 #: Default longest pause between two polls of one lookup.
 DEFAULT_MAX_INTERVAL = 300.0
+#: Seconds by which the server's and our measures of the time between two polls may differ (the
+#: server's ``updatedAt`` lags a read by up to one batch).
+CLOCK_TOLERANCE = 5.0
 
 #: The counters kept from a progress answer (everything else is dropped to keep events small).
 COUNT_FIELDS = (
@@ -84,6 +90,17 @@ def describe_progress(progress: Mapping[str, Any]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One progress answer: when we read it (our epoch seconds), its status and counter, and its
+    ``updatedAt`` (server epoch seconds, None when absent)."""
+
+    local: float
+    status: Any
+    checked: int
+    server: float | None
+
+
 @dataclass
 class PollSchedule:
     """Decides when to poll one lookup next, from what the previous polls saw.
@@ -100,56 +117,67 @@ class PollSchedule:
     min_interval: float = MIN_POLL_INTERVAL
     max_interval: float = DEFAULT_MAX_INTERVAL
     deadline: float | None = None
-    #: (server time of the observation's last update, checked count) for observations with progress.
-    _marks: list[tuple[float, int]] = field(default_factory=list)
-    _created: float | None = None
-    _total: int | None = None
     polls: int = 0
+    #: The last two reads at which the counter had risen (the pace is measured between them).
+    _marks: list[_Read] = field(default_factory=list)
+    _last: _Read | None = None
+    _created: float | None = None  # server clock
+    _total: int | None = None
+    #: Whether ``updatedAt`` still times the pace, and our clock minus the server's (an upper bound:
+    #: the smallest "read time - updatedAt" seen, updatedAt being at or before the read).
+    _server_clock: bool = True
+    _offset: float | None = None
 
-    def observe(self, progress: Mapping[str, Any]) -> None:
-        """Record one progress answer."""
+    def observe(self, progress: Mapping[str, Any], now: float | None = None) -> None:
+        """Record one progress answer, read at ``now`` (local epoch seconds; default: the current time)."""
         self.polls += 1
-        created = parse_time(progress.get("createdAt"))
+        created, updated = parse_time(progress.get("createdAt")), parse_time(progress.get("updatedAt"))
         if created is not None and self._created is None:
             self._created = created.timestamp()
-        total = progress.get("normalizedCount")
+        total, checked = progress.get("normalizedCount"), progress.get("checkedCount")
         if isinstance(total, int):
             self._total = total
-        checked = progress.get("checkedCount")
-        updated = parse_time(progress.get("updatedAt"))
-        if isinstance(checked, int) and checked > 0 and updated is not None:
-            mark = (updated.timestamp(), checked)
-            if not self._marks or mark[1] > self._marks[-1][1]:
-                self._marks.append(mark)
-                del self._marks[:-2]
+        checked = checked if isinstance(checked, int) else 0
+        server = updated.timestamp() if updated is not None else None
+        read = _Read(time.time() if now is None else now, progress.get("status"), checked, server)
+        if checked > 0 and (not self._marks or checked > self._marks[-1].checked):
+            self._marks = [*self._marks[-1:], read]
+        self._judge_server_clock(read)
+        self._last = read
+
+    def _judge_server_clock(self, read: _Read) -> None:
+        """Stop timing by ``updatedAt`` for good when it cannot mean "the time of the last progress"."""
+        if not self._server_clock:
+            return
+        why = _server_clock_problem(read, self._last, self._marks, self._created)
+        if why is None and read.server is not None:
+            gap = read.local - read.server
+            self._offset = gap if self._offset is None else min(self._offset, gap)
+            return
+        self._server_clock = False
+        note_shape("GET /number-lookups/{id}/progress", f"{why}; the pace is timed by our own clock")
 
     def predicted_end(self) -> float | None:
         """Local epoch seconds at which the lookup should finish, or None if nothing is measured."""
         if not self._marks:
             return None
-        total = self._total if self._total is not None else self.requested
-        last_t, last_c = self._marks[-1]
+        offset = self._offset if self._server_clock else None
+        at = (lambda r: r.server + offset) if offset is not None else (lambda r: r.local)
+        last = self._marks[-1]
         if len(self._marks) == 2:
-            first_t, first_c = self._marks[0]
-            span, done = last_t - first_t, last_c - first_c
-        elif self._created is not None:
-            span, done = last_t - self._created, last_c
+            span, done = at(last) - at(self._marks[0]), last.checked - self._marks[0].checked
         else:
-            return None
+            # From creation to the last progress also spans the pending phase, so one observation only
+            # bounds the pace from below: assume no slower than typical (an early poll just measures again).
+            since = self._created + offset if offset is not None and self._created is not None else self.started_at
+            span, done = at(last) - since, last.checked
         if span <= 0 or done <= 0:
             return None
-        rate = done / span
-        if len(self._marks) == 1:
-            # createdAt→updatedAt also spans the pending phase, so one observation only bounds the
-            # pace from below: assume no slower than typical (an early poll just measures it again).
-            rate = max(rate, TYPICAL_RATE)
+        rate = done / span if len(self._marks) == 2 else max(done / span, TYPICAL_RATE)
+        total = self._total if self._total is not None else self.requested
         # Numbers are checked in provider batches: a last partial batch takes a whole batch's time.
-        left = max(0, total - last_c)
-        left = -(-left // PROVIDER_BATCH_SIZE) * PROVIDER_BATCH_SIZE
-        end_server = last_t + left / rate
-        # Server timestamps → local clock: the lookup was created (server) when we submitted (local).
-        offset = self.started_at - self._created if self._created is not None else time.time() - last_t
-        return end_server + offset
+        left = -(-max(0, total - last.checked) // PROVIDER_BATCH_SIZE) * PROVIDER_BATCH_SIZE
+        return float(at(last) + left / rate)
 
     def next_delay(self, now: float | None = None) -> float:
         """Seconds to wait before the next poll."""
@@ -169,3 +197,21 @@ class PollSchedule:
         if self.deadline is not None:
             delay = min(delay, max(0.0, self.deadline - now))
         return delay
+
+
+def _server_clock_problem(read: _Read, last: _Read | None, marks: list[_Read], created: float | None) -> str | None:
+    """Why ``updatedAt`` cannot time the pace, judging the newest read; None when nothing says so."""
+    if read.server is None:
+        return "no updatedAt"
+    if created is not None and (read.server < created or (read.checked > 0 and read.server == created)):
+        return "updatedAt not after createdAt though numbers were checked"
+    if last is not None and last.server is not None:
+        if read.server < last.server:
+            return "updatedAt going backwards"
+        if read.server != last.server and (read.status, read.checked) == (last.status, last.checked):
+            return "updatedAt moving with each read, not with progress"
+    if len(marks) == 2 and marks[-1] is read and marks[0].server is not None:
+        server_span, local_span = read.server - marks[0].server, read.local - marks[0].local
+        if server_span <= 0 or abs(server_span - local_span) > max(CLOCK_TOLERANCE, 0.5 * local_span):
+            return f"updatedAt moved {server_span:.1f} s while our clock moved {local_span:.1f} s"
+    return None

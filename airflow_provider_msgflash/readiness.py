@@ -10,6 +10,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_msgflash.api.shapes import health_recommendations, health_score, health_state, keys_of
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError, MsgFlashNotFoundError
 
 if TYPE_CHECKING:
@@ -57,20 +58,33 @@ def check_health_policy(health_policy: str, min_safety_score: float | None) -> N
 
 
 def describe_health(health: Any) -> str:
-    """``safetyState=healthy, safetyScore=92; recommendations: ...`` from whatever the API gave."""
+    """``safetyState=healthy, safetyScore=92; recommendations: ...`` from whatever the API gave (each field
+    as a scalar or an object, see :mod:`~airflow_provider_msgflash.api.shapes`)."""
     if not isinstance(health, dict):
         return f"unreadable health answer {health!r:.80}"
-    parts = [f"{k}={health[k]}" for k in ("safetyState", "safetyScore") if k in health]
-    recs = health.get("recommendations")
-    text = ", ".join(parts) or "no safety figures"
-    if isinstance(recs, list) and recs:
-        text += "; recommendations: " + "; ".join(str(r) for r in recs[:5])
+    score, state = safety_score(health), health_state(health)
+    parts = [f"safetyState={state}"] if state is not None else []
+    if score is not None:
+        parts.append(f"safetyScore={score:g}")
+    elif "safetyScore" in health:
+        parts.append(f"safetyScore unreadable ({health['safetyScore']!r:.60})")
+    text = ", ".join(parts) or f"no safety figures (keys: {keys_of(health)})"
+    recs = health_recommendations(health)
+    if recs:
+        text += "; recommendations: " + "; ".join(recs[:5])
     return text
 
 
 def safety_score(health: Any) -> float | None:
-    score = health.get("safetyScore") if isinstance(health, dict) else None
-    return float(score) if isinstance(score, int | float) else None
+    """The instance's ``safetyScore`` (0-100), whatever its shape; None when absent or unreadable."""
+    return health_score(health)
+
+
+def small_health(health: Any) -> dict[str, Any] | None:
+    """``{"safetyState", "safetyScore"}`` read from a health answer (for events and XCom), None without one."""
+    if not isinstance(health, dict):
+        return None
+    return {"safetyState": health_state(health), "safetyScore": safety_score(health)}
 
 
 def readiness_problem(instance_id: str, state: Any, health: Any, min_safety_score: float | None) -> str | None:
@@ -85,9 +99,14 @@ def readiness_problem(instance_id: str, state: Any, health: Any, min_safety_scor
         )
     if min_safety_score is not None:
         score = safety_score(health)
-        if score is None or score < min_safety_score:
+        if score is None:
             return (
-                f"instance {instance_id} safetyScore is {score} (below min_safety_score "
+                f"instance {instance_id} safetyScore is unknown (min_safety_score {min_safety_score} cannot be "
+                f"checked): {describe_health(health)}"
+            )
+        if score < min_safety_score:
+            return (
+                f"instance {instance_id} safetyScore is {score:g} (below min_safety_score "
                 f"{min_safety_score}): {describe_health(health)}"
             )
     return None

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from airflow_provider_msgflash.api.lookups import iter_result
+from airflow_provider_msgflash.api.lookups import LOOKUP_COUNT_NAMES, iter_result, lookup_counts
+from airflow_provider_msgflash.api.shapes import UNEXPECTED_SHAPE, keys_of, note_shape, plus
+from airflow_provider_msgflash.exceptions import MsgFlashFinalError
 
 
 class ResultSink(Protocol):
@@ -22,21 +24,19 @@ class ResultSink(Protocol):
     def abort(self) -> None: ...
 
 
-#: The summary's counts and the names each has in the API's answers (``requested`` on create,
-#: ``requestedCount`` on progress and get).
-COUNT_NAMES: dict[str, tuple[str, ...]] = {
-    "requested": ("requestedCount", "requested"),
-    "normalized": ("normalizedCount", "normalized"),
-    "checked": ("checkedCount", "checked"),
-    "on_whatsapp": ("onWhatsAppCount",),
-    "not_on_whatsapp": ("notOnWhatsAppCount",),
-    "invalid": ("invalidCount",),
-}
+#: The summary's counts and the names each has in the API's answers.
+COUNT_NAMES = LOOKUP_COUNT_NAMES
+#: Counts that a finished lookup's ``result`` lists give too (used when the answer has no counter).
+_FROM_RESULT = ("on_whatsapp", "not_on_whatsapp", "invalid")
 
 
 class LookupResults:
     """Collects finished lookups, in order: sums their counts, streams every number to ``writer``
     (when given) and keeps the on-WhatsApp numbers for XCom while there are at most ``xcom_limit``.
+
+    A count a lookup's answer does not give (nor its ``result`` lists) is unknown: the total is None,
+    never a false 0. A finished lookup without a readable ``result`` makes :attr:`on_whatsapp` None
+    (unknown), and fails when a result file was asked for (it would be incomplete).
 
     :param writer: where every number's result goes, or None.
     :param xcom_limit: the most on-WhatsApp numbers kept; past it :attr:`on_whatsapp` is None.
@@ -45,7 +45,7 @@ class LookupResults:
     def __init__(self, writer: ResultSink | None, xcom_limit: int) -> None:
         self.writer = writer
         self.xcom_limit = xcom_limit
-        self.counts: dict[str, int] = dict.fromkeys(COUNT_NAMES, 0)
+        self.counts: dict[str, int | None] = dict.fromkeys(COUNT_NAMES, 0)
         self.on_whatsapp: list[str] | None = []
         self.instance_id: str | None = None
 
@@ -62,11 +62,18 @@ class LookupResults:
             self.writer.abort()
 
     def add(self, lookup_id: str, data: dict[str, Any]) -> None:
-        """Add one finished lookup (the answer of ``GET /number-lookups/{id}``)."""
+        """Add one finished lookup (the answer of ``GET /number-lookups/{id}``, or a sync create answer)."""
         self.instance_id = self.instance_id or data.get("instanceId")
-        for key, names in COUNT_NAMES.items():
-            self.counts[key] += next((data[n] for n in names if isinstance(data.get(n), int)), 0)
-        for status, numbers in iter_result(data.get("result")):
+        groups = dict(iter_result(data.get("result")))
+        if not groups:
+            self._no_result(lookup_id, data)
+        counts = lookup_counts(data)
+        for key in _FROM_RESULT:
+            if counts[key] is None and key in groups:
+                counts[key] = len(groups[key])
+        for key, value in counts.items():
+            self.counts[key] = plus(self.counts[key], value)
+        for status, numbers in groups.items():
             if self.writer:
                 self.writer.write(numbers, status, lookup_id)
             if status == "on_whatsapp" and self.on_whatsapp is not None:
@@ -74,15 +81,47 @@ class LookupResults:
                 if len(self.on_whatsapp) > self.xcom_limit:
                     self.on_whatsapp = None
 
+    def _no_result(self, lookup_id: str, data: dict[str, Any]) -> None:
+        where = f"GET /api/v1/number-lookups/{lookup_id}"
+        if self.writer:
+            raise MsgFlashFinalError(
+                f"Lookup {lookup_id} is done but its answer holds no readable result (keys: {keys_of(data)}), "
+                f"so result_path would be incomplete. Read it on {where} or the MsgFlash dashboard.",
+                code=UNEXPECTED_SHAPE,
+            )
+        note_shape("GET /number-lookups/{id}", f"a done lookup without a result (keys: {keys_of(data)})")
+        self.on_whatsapp = None
+
     def add_local_invalid(self, items: Iterable[tuple[str, str]]) -> None:
         """Inputs refused before sending: written to the result file with their reason."""
         if self.writer:
             for number, reason in items:
                 self.writer.write([number], "invalid", None, reason)
 
-    def accounted(self) -> int:
-        """Numbers the lookups gave a verdict on."""
-        return self.counts["on_whatsapp"] + self.counts["not_on_whatsapp"] + self.counts["invalid"]
+    def accounted(self) -> int | None:
+        """Numbers the lookups gave a verdict on (None when a count is unknown)."""
+        return plus(plus(self.counts["on_whatsapp"], self.counts["not_on_whatsapp"]), self.counts["invalid"])
+
+    def outcome(self, acc: dict[str, int]) -> tuple[str, str | None]:
+        """The log lines of the outcome: what was found, and a warning when the counts do not add up
+        (or are unknown), given the operator's ``accounting`` of its inputs."""
+        c, accounted = self.counts, self.accounted()
+        before = acc["invalid_before_sending"] + acc["duplicates_removed"]
+        total = "?" if accounted is None else accounted + before
+        line = (
+            f"Lookup finished: {c['on_whatsapp']} on WhatsApp, {c['not_on_whatsapp']} not on WhatsApp, "
+            f"{c['invalid']} invalid (server) + {acc['invalid_before_sending']} invalid before sending + "
+            f"{acc['duplicates_removed']} duplicate(s) = {total} of {acc['inputs']} input(s)."
+        )
+        unknown = [k for k, v in c.items() if v is None]
+        if unknown:
+            return line, f"MsgFlash did not give the count(s) {', '.join(unknown)}: they are unknown (None)."
+        if accounted != c["requested"] or c["requested"] != acc["sent"]:
+            return (
+                line,
+                f"Counts do not add up: sent {acc['sent']}, MsgFlash requested {c['requested']}, results {accounted}.",
+            )
+        return line, None
 
     def summary(self, lookup_ids: list[str], accounting: dict[str, int], result_path: str | None) -> dict[str, Any]:
         """The lookup operator's XCom summary."""

@@ -8,6 +8,7 @@ route, and each conversation of several requests, is written once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -89,16 +90,19 @@ class MsgFlashBaseHook(BaseHook):
         return self._run(flows.resolve_instance(ref))
 
     # Number lookups --------------------------------------------------------------------------------
-    def create_number_lookup(self, instance_id: str, numbers: list[str]) -> Any:
+    def create_number_lookup(self, instance_id: str, numbers: list[str], exclude: Collection[str] = ()) -> Any:
         """Submit a lookup of ``numbers`` (1 to 10,000 strings) on ``instance_id``.
 
         Under 100 numbers the answer is synchronous (``mode: "sync"`` with ``result``); from 100 on it
         is ``mode: "async"`` with a ``lookupId`` to follow. The request is never repeated blindly: if
         the answer is lost after the request may have reached MsgFlash (read timeout, dropped
         connection), the hook first looks for the lookup it created (same instance, same count,
-        created since) and returns it with ``recovered: True``; only if none is found is it sent again.
+        created since) and returns it with ``recovered: True``; only if surely none was created is it sent
+        again, and when that cannot be told it fails (final) saying a lookup may exist and how to check.
+
+        :param exclude: ids of lookups that are surely not this one (the other parts of a split lookup).
         """
-        return self._run(flows.create_lookup(instance_id, numbers, self.log))
+        return self._run(flows.create_lookup(instance_id, numbers, self.log, exclude))
 
     def list_number_lookups(self, limit: int | None = None, cursor: str | None = None) -> Any:
         """One page of lookups, newest first: ``{lookups, nextCursor, hasMore}``."""

@@ -7,6 +7,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_msgflash.api.shapes import (
+    IMPORT_COUNT_NAMES,
+    keys_of,
+    note_shape,
+    plus,
+    read_import_counts,
+    small_answer,
+)
 from airflow_provider_msgflash.arguments import check_tag, is_template, lookup_ids_from, summary_says_done
 from airflow_provider_msgflash.base_operator import MsgFlashBaseOperator
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashLookupError
@@ -17,25 +25,36 @@ from airflow_provider_msgflash.statuses import LookupStatus
 if TYPE_CHECKING:
     from airflow_provider_msgflash.version_compat import Context
 
-IMPORT_COUNTS = ("imported", "alreadyExisting", "skipped")
+IMPORT_COUNTS = tuple(IMPORT_COUNT_NAMES)
 
 
 def import_lookups(hook: MsgFlashHook, lookup_ids: list[str], tag: str, log: logging.Logger | Any) -> dict[str, Any]:
-    """Import every lookup's on-WhatsApp numbers with ``tag``; the counts summed over the lookups."""
-    totals = dict.fromkeys(IMPORT_COUNTS, 0)
+    """Import every lookup's on-WhatsApp numbers with ``tag``; the counts summed over the lookups.
+
+    A count an answer did not give (under any name :func:`~airflow_provider_msgflash.api.shapes.read_import_counts`
+    knows) is None, never 0; the summary then also carries the API's own answers (``api_answers``, small).
+    """
+    totals: dict[str, int | None] = dict.fromkeys(IMPORT_COUNTS, 0)
+    answers = []
     for lid in lookup_ids:
         answer = hook.import_contacts(lid, tag)
-        answer = answer if isinstance(answer, dict) else {}
-        for k in totals:
-            v = answer.get(k)
-            totals[k] += v if isinstance(v, int) else 0
+        read = read_import_counts(answer)
+        for k, v in read.counts.items():
+            totals[k] = plus(totals[k], v)
+        if read.shape:
+            note_shape("POST /number-lookups/{id}/import-contacts", read.shape)
+        answers.append(small_answer(answer))
         log.info(
-            "Imported contacts from lookup %s with tag %r: %s new, %s already existing, %s skipped.",
+            "Imported contacts from lookup %s with tag %r: %s new, %s already existing, %s skipped%s.",
             lid,
             tag,
-            *(answer.get(k) for k in IMPORT_COUNTS),
+            *("unknown" if v is None else v for v in read.counts.values()),
+            "" if read.complete else f" (MsgFlash answered with keys {keys_of(answer)})",
         )
-    return {"lookup_ids": lookup_ids, "tag": tag, **totals}
+    summary: dict[str, Any] = {"lookup_ids": lookup_ids, "tag": tag, **totals}
+    if any(v is None for v in totals.values()):
+        summary["api_answers"] = answers
+    return summary
 
 
 class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):

@@ -265,7 +265,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
                 used = {str(a["lookupId"]) for a in answers}
                 answer = self.hook.find_reusable_lookup(instance_id, chunk, since, used) if since else None
                 if answer is None:
-                    answer = self.hook.create_number_lookup(instance_id, chunk)
+                    answer = self.hook.create_number_lookup(instance_id, chunk, exclude=used)
                     self.log.info(
                         "Submitted %s %s: %d number(s), mode %s, status %s%s.",
                         label,
@@ -367,24 +367,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         )
 
     def _log_outcome(self, results: LookupResults, acc: dict[str, int], writer: JsonLinesWriter | None) -> None:
-        counts, accounted = results.counts, results.accounted()
-        self.log.info(
-            "Lookup finished: %d on WhatsApp, %d not on WhatsApp, %d invalid (server) + %d invalid before "
-            "sending + %d duplicate(s) = %d of %d input(s).",
-            counts["on_whatsapp"],
-            counts["not_on_whatsapp"],
-            counts["invalid"],
-            acc["invalid_before_sending"],
-            acc["duplicates_removed"],
-            accounted + acc["invalid_before_sending"] + acc["duplicates_removed"],
-            acc["inputs"],
-        )
-        if accounted != counts["requested"] or counts["requested"] != acc["sent"]:
-            self.log.warning(
-                "Counts do not add up: sent %d, MsgFlash requested %d, results %d.",
-                acc["sent"],
-                counts["requested"],
-                accounted,
-            )
+        line, warning = results.outcome(acc)
+        self.log.info("%s", line)
+        if warning:
+            self.log.warning("%s", warning)
         if writer:
             self.log.info("Wrote %d result line(s) to %s.", writer.lines, self.result_path)

@@ -8,15 +8,9 @@ from typing import Any
 
 from airflow_provider_msgflash.exceptions import MsgFlashError
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashAsyncHook
-from airflow_provider_msgflash.readiness import readiness_problem
+from airflow_provider_msgflash.readiness import readiness_problem, small_health
 from airflow_provider_msgflash.statuses import EventStatus, InstanceStatus
 from airflow_provider_msgflash.triggers.base import MAX_CONSECUTIVE_ERRORS, MsgFlashBaseTrigger
-
-
-def _small_health(health: Any) -> dict[str, Any] | None:
-    if not isinstance(health, dict):
-        return None
-    return {k: health.get(k) for k in ("safetyState", "safetyScore") if k in health}
 
 
 class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
@@ -56,7 +50,7 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
             "status": status,
             "instance_id": self.instance_id,
             "state": self._state if isinstance(self._state, dict) else None,
-            "health": _small_health(self._health),
+            "health": small_health(self._health),
             "message": message,
         }
 

@@ -41,6 +41,7 @@ if not AIRFLOW_HAS_EVENT_TRIGGERS:
         "MsgFlashInstanceReadySensor on a schedule instead."
     )
 
+from airflow_provider_msgflash.api.shapes import health_state
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashAsyncHook
 from airflow_provider_msgflash.readiness import safety_score
@@ -65,7 +66,7 @@ def snapshot(state: Any, health: Any, min_safety_score: float | None) -> dict[st
     if min_safety_score is not None:
         score = safety_score(health)
         snap["safetyScore"] = score
-        snap["safetyState"] = health.get("safetyState") if isinstance(health, dict) else None
+        snap["safetyState"] = health_state(health)
         snap["healthy"] = None if score is None else score >= min_safety_score
     return snap
 

@@ -26,6 +26,21 @@ def team_key() -> str:
     return "msgf_team_" + secrets.token_hex(16)
 
 
+def when_seen(sb: Any, predicate: Any, fn: Any, timeout: float = 10.0) -> threading.Thread:
+    """Run ``fn`` in a thread as soon as the sandbox ``sb`` logged a request matching ``predicate``
+    (at most ``timeout`` seconds from now): to lift a fault while a hook is mid-call."""
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(predicate(r) for r in sb.requests()):
+            time.sleep(0.02)
+        fn()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

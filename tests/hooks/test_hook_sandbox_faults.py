@@ -20,7 +20,7 @@ from airflow_provider_msgflash.exceptions import (
 )
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
 from airflow_provider_msgflash.sandbox import SEEDED_INSTANCES
-from tests.hooks.msgflash_hookkit import personal_key
+from tests.hooks.msgflash_hookkit import personal_key, when_seen
 
 CONNECTED = SEEDED_INSTANCES["sandbox-connected"].id
 NUMBERS = ["+41791234560", "+41791234561", "+41791234562", "+41791234563"]
@@ -39,20 +39,6 @@ def after(seconds: float, fn) -> threading.Thread:
 
     def run() -> None:
         time.sleep(seconds)
-        fn()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
-def when_seen(sb, predicate, fn, timeout: float = 10.0) -> threading.Thread:
-    """Run ``fn`` in a thread as soon as the sandbox logged a request matching ``predicate``."""
-
-    def run() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not any(predicate(r) for r in sb.requests()):
-            time.sleep(0.02)
         fn()
 
     t = threading.Thread(target=run, daemon=True)

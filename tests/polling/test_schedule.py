@@ -3,10 +3,14 @@ without any clock: the schedule is fed the progress answers of a lookup moving a
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
+
 from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL
+from airflow_provider_msgflash.api.shapes import forget_noted_shapes
 from airflow_provider_msgflash.polling import PollSchedule
 
 T0 = 1_800_000_000.0  # any fixed epoch second
@@ -42,7 +46,7 @@ def _follow(total: int) -> tuple[int, float]:
     for polls in range(1, 50):
         now += schedule.next_delay(now)
         answer = _progress(total, now)
-        schedule.observe(answer)
+        schedule.observe(answer, now)
         if answer["status"] == "done":
             return polls, now - (T0 + total / RATE)
     raise AssertionError("the schedule never saw the lookup finish")
@@ -65,7 +69,7 @@ def test_prediction_lands_just_after_the_predicted_end() -> None:
     end = T0 + total / RATE
     schedule = PollSchedule(requested=total, started_at=T0)
     for at in (T0 + 125, T0 + 300):
-        schedule.observe(_progress(total, at))
+        schedule.observe(_progress(total, at), now=at)
     predicted = schedule.predicted_end()
     assert predicted is not None
     assert abs(predicted - end) < 1.0
@@ -81,3 +85,114 @@ def test_a_steady_lookup_is_followed_in_a_handful_of_polls() -> None:
         assert polls <= 4, (total, polls)
         assert polls <= 0.3 * fixed_clock_polls
         assert 0 <= late <= max(2.0, 0.1 * total / RATE), (total, late)
+
+
+# -- timestamps that cannot be trusted as they are -------------------------------------------------
+def _sandbox_like(total: int, pace: float, created: float) -> Any:
+    """The progress answer at local time ``t`` of a lookup created at ``created`` that, like the
+    sandbox, starts processing one ``pace`` after creation and checks a batch of 20 each ``pace`` after
+    that; ``updatedAt`` is the time of the last step. Returns ``(answer(t), completion time)``."""
+    steps = 1 + -(-total // 20)
+
+    def answer(t: float) -> dict[str, Any]:
+        n = max(0, min(steps, int((t - created) // pace)))
+        checked = min(total, max(0, n - 1) * 20)
+        status = "pending" if n == 0 else "done" if n == steps else "processing"
+        return {
+            "id": "lk",
+            "status": status,
+            "requestedCount": total,
+            "normalizedCount": total,
+            "checkedCount": checked,
+            "createdAt": _iso(created),
+            "updatedAt": _iso(created + n * pace),
+        }
+
+    return answer, created + steps * pace
+
+
+SKEW = 7 * 60.0
+
+
+def _shifted(answer: dict[str, Any], seconds: float) -> dict[str, Any]:
+    moved = dict(answer)
+    for k in ("createdAt", "updatedAt"):
+        if k in moved:
+            moved[k] = _iso(datetime.fromisoformat(moved[k].replace("Z", "+00:00")).timestamp() + seconds)
+    return moved
+
+
+#: How the server may write its timestamps: (answer as the sandbox-like lookup gives it, read time) -> answer.
+VARIANTS = {
+    "canonical": lambda a, t: a,
+    "updatedAt = time of the read": lambda a, t: {**a, "updatedAt": _iso(t)},
+    "no updatedAt": lambda a, t: {k: v for k, v in a.items() if k != "updatedAt"},
+    "no timestamps": lambda a, t: {k: v for k, v in a.items() if k not in ("updatedAt", "createdAt")},
+    "server clock 7 min ahead": lambda a, t: _shifted(a, SKEW),
+    "server clock 7 min behind": lambda a, t: _shifted(a, -SKEW),
+    "updatedAt stuck at createdAt": lambda a, t: {**a, "updatedAt": a["createdAt"]},
+    "updatedAt = read time, clock behind": lambda a, t: _shifted({**a, "updatedAt": _iso(t)}, -SKEW),
+}
+
+
+def _follow_variant(variant: str, total: int, pace: float, waited: float = 0.0) -> tuple[int, int, float, float]:
+    """Follow one lookup with the schedule: (polls, fixed 2 s poller's polls, lateness, goal lateness).
+    ``waited``: seconds between the lookup's creation and the schedule's start (a retry reusing it)."""
+    created = T0
+    started = created - 0.05 + waited  # submitted just before the server created it
+    answer, completed = _sandbox_like(total, pace, created)
+    schedule = PollSchedule(requested=total, started_at=started)
+    now = started
+    for polls in range(1, 60):
+        now += schedule.next_delay(now)
+        seen = VARIANTS[variant](answer(now), now)
+        schedule.observe(seen, now)
+        if seen["status"] == "done":
+            fixed = -(-(completed - started) // FIXED)  # the first 2 s tick at or after completion
+            return polls, int(fixed), now - completed, max(2.0, 0.1 * (completed - created))
+    raise AssertionError(f"{variant}: the schedule never saw the lookup finish")
+
+
+FIXED = 2.0
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("pace", [1.0, 3.0], ids=["realistic", "3x slower"])
+@pytest.mark.parametrize("total", [250, 2_000, 10_000])
+def test_goals_hold_whatever_the_timestamps_say(variant: str, pace: float, total: int) -> None:
+    """At most 0.3x the calls of a fixed 2 s poller, completion noticed no later than max(2 s, 10 % of the
+    lookup's duration), whether updatedAt is exact, the time of the read, missing, stuck, or the server's
+    clock is minutes off."""
+    polls, fixed, late, goal = _follow_variant(variant, total, pace)
+    assert polls <= 0.3 * fixed, (polls, fixed)
+    assert 0 <= late <= goal, (late, goal)
+
+
+@pytest.mark.parametrize("variant", ["canonical", "no updatedAt", "server clock 7 min behind"])
+def test_goals_hold_for_a_lookup_reused_by_a_retry(variant: str) -> None:
+    """The schedule starts 100 s after the lookup was created (a retry reusing it): creation and the
+    schedule's start are not the same moment, which the pace estimate must not assume."""
+    polls, fixed, late, goal = _follow_variant(variant, 10_000, 1.0, waited=100.0)
+    assert polls <= 0.3 * fixed and 0 <= late <= goal, (polls, fixed, late, goal)
+
+
+def test_updated_at_moving_with_each_read_switches_to_our_clock(caplog: pytest.LogCaptureFixture) -> None:
+    forget_noted_shapes()
+    schedule = PollSchedule(requested=250, started_at=T0)
+    answer, _ = _sandbox_like(250, 3.0, T0)
+    with caplog.at_level(logging.WARNING):
+        for t in (T0 + 3.2, T0 + 5.2):  # both in the first step: processing, nothing checked yet
+            schedule.observe(VARIANTS["updatedAt = time of the read"](answer(t), t), t)
+    assert not schedule._server_clock
+    assert any("updatedAt moving with each read" in r.getMessage() for r in caplog.records)
+    forget_noted_shapes()
+
+
+def test_server_times_are_mapped_to_our_clock_by_an_offset() -> None:
+    """A server clock 7 minutes behind: the predicted end is on our clock, not 7 minutes early."""
+    answer, completed = _sandbox_like(2_000, 1.0, T0)
+    schedule = PollSchedule(requested=2_000, started_at=T0)
+    for t in (T0 + 30.5, T0 + 60.5):
+        schedule.observe(_shifted(answer(t), -SKEW), t)
+    predicted = schedule.predicted_end()
+    assert predicted is not None and completed <= predicted <= completed + 1.0

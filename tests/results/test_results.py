@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_msgflash.exceptions import MsgFlashFinalError
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 from airflow_provider_msgflash.results import LookupResults
 from airflow_provider_msgflash.sandbox import is_on_whatsapp
@@ -94,3 +95,66 @@ def test_small_results_keep_the_on_whatsapp_list_and_local_invalid_inputs(msgfla
     assert summary["counts"]["invalid_before_sending"] == 1
     last = json.loads(path.read_text().splitlines()[-1])
     assert last == {"number": "07x", "status": "invalid", "lookup_id": None, "reason": "unparseable"}
+
+
+# -- answers in other shapes ---------------------------------------------------------------------------
+def test_result_items_as_objects_are_written_as_numbers(msgflash_conn: Any, tmp_path: Path) -> None:
+    msgflash_conn.set_dialect("result-objects")
+    ids, answers = _finished_lookups(msgflash_conn, [30])
+    assert isinstance(answers[0]["result"]["onWhatsApp"][0], dict)  # the shape under test
+    path = tmp_path / "out.jsonl"
+    with LookupResults(JsonLinesWriter(str(path)), xcom_limit=1000) as results:
+        results.add(ids[0], answers[0])
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert sorted(x["number"] for x in lines) == sorted(numbers(30, prefix="+4179550"))
+    assert results.on_whatsapp == [n for n in numbers(30, prefix="+4179550") if is_on_whatsapp(n)]
+
+
+def test_counts_missing_from_the_answer_are_counted_from_the_result_or_unknown(msgflash_conn: Any) -> None:
+    ids, answers = _finished_lookups(msgflash_conn, [30, 20])
+    bare = {k: v for k, v in answers[1].items() if not k.endswith("Count")}
+    with LookupResults(None, xcom_limit=1000) as results:
+        results.add(ids[0], answers[0])
+        results.add(ids[1], bare)
+    on = sum(1 for n in numbers(30, prefix="+4179550") + numbers(20, prefix="+4179551") if is_on_whatsapp(n))
+    assert results.counts == {
+        "requested": None,  # not in the answer: unknown, not 30
+        "normalized": None,
+        "checked": None,
+        "on_whatsapp": on,  # counted from the result lists
+        "not_on_whatsapp": 50 - on,
+        "invalid": 0,
+    }
+    acc = {"inputs": 50, "sent": 50, "invalid_before_sending": 0, "duplicates_removed": 0}
+    line, warning = results.outcome(acc)
+    assert line.endswith(f"{on} on WhatsApp, {50 - on} not on WhatsApp, 0 invalid (server) + 0 invalid before "
+                         "sending + 0 duplicate(s) = 50 of 50 input(s).")  # fmt: skip
+    assert warning == "MsgFlash did not give the count(s) requested, normalized, checked: they are unknown (None)."
+    assert results.summary(ids, acc, None)["counts"]["requested"] is None
+
+
+def test_a_done_lookup_without_result_is_unknown_not_empty(msgflash_conn: Any, tmp_path: Path) -> None:
+    ids, answers = _finished_lookups(msgflash_conn, [30])
+    bare = {k: v for k, v in answers[0].items() if k not in ("result", "onWhatsAppCount")}
+    with LookupResults(None, xcom_limit=1000) as results:
+        results.add(ids[0], bare)
+    assert results.on_whatsapp is None and results.counts["on_whatsapp"] is None
+    assert results.counts["requested"] == 30 and results.accounted() is None
+    writer = JsonLinesWriter(str(tmp_path / "out.jsonl"))
+    with (
+        pytest.raises(MsgFlashFinalError, match="holds no readable result") as ei,
+        LookupResults(writer, 1000) as results,
+    ):
+        results.add(ids[0], bare)
+    assert ei.value.code == "UNEXPECTED_SHAPE"
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_counts_that_add_up_give_no_warning(msgflash_conn: Any) -> None:
+    ids, answers = _finished_lookups(msgflash_conn, [30])
+    with LookupResults(None, xcom_limit=1000) as results:
+        results.add(ids[0], answers[0])
+    assert results.outcome({"inputs": 30, "sent": 30, "invalid_before_sending": 0, "duplicates_removed": 0})[1] is None
+    assert results.outcome({"inputs": 31, "sent": 31, "invalid_before_sending": 0, "duplicates_removed": 0})[1] == (
+        "Counts do not add up: sent 31, MsgFlash requested 30, results 30."
+    )

@@ -137,7 +137,7 @@ def test_schedule_first_poll_from_typical_pace_and_min_interval() -> None:
 def test_schedule_predicts_end_from_server_timestamps() -> None:
     # 20 numbers/s measured by the server: 2,000 numbers end 100 s after creation.
     s = PollSchedule(requested=2000, started_at=1000.0)
-    s.observe(_progress(created=5000.0, updated=5010.0, checked=200, total=2000))
+    s.observe(_progress(created=5000.0, updated=5010.0, checked=200, total=2000), now=1010.0)
     end = s.predicted_end()
     assert end is not None and abs(end - 1100.0) < 1e-6  # server clock offset removed
     delay = s.next_delay(now=1010.0)
