@@ -13,13 +13,8 @@ import pytest
 from airflow_provider_msgflash.exceptions import MsgFlashError
 from airflow_provider_msgflash.operators.msgflash import MsgFlashImportContactsOperator, MsgFlashNumberLookupOperator
 from airflow_provider_msgflash.sandbox import DIALECTS, is_on_whatsapp
-from airflow_provider_msgflash.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow_provider_msgflash.version_compat import TaskDeferred
 from tests.helpers import make_context, numbers, run_trigger
-
-if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk.exceptions import TaskDeferred
-else:  # pragma: no cover
-    from airflow.exceptions import TaskDeferred
 
 CASES = [None, *DIALECTS, "all"]
 IDS = ["canonical", *DIALECTS, "all"]
