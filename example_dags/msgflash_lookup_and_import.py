@@ -59,7 +59,7 @@ with DAG(
 
     import_contacts = MsgFlashImportContactsOperator(
         task_id="import_contacts",
-        lookup_id="{{ ti.xcom_pull(task_ids='lookup_numbers', key='lookup_ids') }}",
+        lookup_id=lookup.output,  # the lookup's summary: its ids, and that it is done (no extra check)
         tag="{{ params.tag }}",
     )
 
