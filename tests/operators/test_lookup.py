@@ -155,10 +155,8 @@ def test_timeout_cancels_lookup_then_fails(msgflash_conn: Any) -> None:
     ctx = make_context()
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(ctx)
-    started = time.monotonic()
     event = run_trigger(deferred.value.trigger)
-    assert event["status"] == "timeout"
-    assert time.monotonic() - started < 10
+    assert event["status"] == "timeout" and "at the deadline" in event["message"]
     with pytest.raises(MsgFlashLookupError, match="did not finish in time"):
         task.execute_complete(ctx, event)
     (lookup,) = lookups_in(msgflash_conn)

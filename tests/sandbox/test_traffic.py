@@ -60,15 +60,12 @@ def test_latency_and_jitter(api: Api, sb: SandboxHandle) -> None:
     assert error_of(api.get("/instances", key=None), 401, "UNAUTHORIZED")
     assert time.monotonic() - started >= 0.3
     sb.set_faults(latency=0, latency_jitter=0.05)
-    started = time.monotonic()
     for _ in range(5):
-        api.get("/me")
-    assert time.monotonic() - started < 2
-    # The admin API is never slowed down.
-    sb.set_faults(latency=5)
-    started = time.monotonic()
-    sb.state()
-    assert time.monotonic() - started < 1
+        assert api.get("/me").status_code == 200
+    # The admin API is never slowed down: with 60 s of latency on the API, it still answers at once
+    # (the 20 s client timeout would trip otherwise).
+    sb.set_faults(latency=60)
+    assert sb.admin("GET", "/state", timeout=20)["lookups"] == []
     sb.set_faults(latency=0)
 
 
@@ -114,7 +111,7 @@ def test_storm_429(api: Api, sb: SandboxHandle) -> None:
     deadline = started + 5
     while api.get("/instances").status_code == 429 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert 1.3 <= time.monotonic() - started < 5
+    assert time.monotonic() - started >= 1.3  # the storm lasted (the loop above ends it at 5 s at most)
     assert api.get("/instances").status_code == 200
     assert sb.state()["total_429"] >= 2
 
