@@ -36,3 +36,28 @@ def test_lookup_and_import_dag_runs_green(
     assert len(state["lookups"]) == 1 and state["lookups"][0]["requestedCount"] == 250
     expected = sum(1 for i in range(250) if is_on_whatsapp(f"+4179555{i:04d}"))
     assert state["contacts"] == expected
+
+
+def test_daily_file_dag_under_dags_test_logs_no_error(airflow_db: str, msgflash_sandbox: Any, tmp_path: Path) -> None:
+    """``airflow dags test`` of the daily-file example, as a user runs it: green, the lookup deferred,
+    nothing logged at error level and no traceback (the other example: tests/test_connection_sources.py)."""
+    import shutil
+
+    from tests.dags_cli import airflow_env, dags_test, error_lines
+
+    msgflash_sandbox.set_faults(pace=0.1)
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(EXAMPLES / "msgflash_daily_file_lookup.py", dags)
+    env = airflow_env(
+        dags,
+        AIRFLOW_CONN_MSGFLASH_DEFAULT=msgflash_sandbox.connection_json(),
+        MSGFLASH_EXAMPLE_DATA_DIR=str(tmp_path / "data"),
+    )
+    run = dags_test(dags, "msgflash_daily_file_lookup", env=env)
+    assert {t: s for t, (s, _) in run.tasks.items()} == {"export_numbers": "success", "lookup_numbers": "success"}
+    assert "Deferring: the triggerer follows lookup" in run.output
+    assert error_lines(run.output) == []
+    (results,) = (tmp_path / "data").glob("results_*.jsonl")
+    # 135 inputs: 133 sent, 1 unparseable written as invalid, 1 duplicate counted (not written twice).
+    assert sum(1 for _ in results.open()) == 134
