@@ -1,7 +1,7 @@
 """Where numbers come from and where results go: plain local paths, or any URL Airflow's
 ``ObjectStoragePath`` understands (``s3://``, ``gs://``, ``file://``, ...) with an Airflow connection.
 
-- A plain path (``/data/leads.csv``) is read and written with the standard library, as before.
+- A plain path (``/data/leads.csv``) is read and written with the standard library.
 - A URL goes through ``ObjectStoragePath``. Name the connection with ``conn_id`` or inside the URL
   (``s3://aws_leads@bucket/leads.csv``); with neither, the filesystem's own default credentials apply.
 - Numbers stream: ``.txt`` and ``.csv`` are read line by line through a bounded buffer; a ``.json`` list is
@@ -215,7 +215,8 @@ def iter_numbers(location: str, conn_id: str | None = None, *, field: str = "num
 
 
 def read_numbers(location: str, conn_id: str | None = None, *, field: str = "numbers_file") -> list[Any]:
-    """:func:`iter_numbers` as a list (what ``phone_numbers.read_numbers_file`` returns today)."""
+    """:func:`iter_numbers` as a list (what :func:`~airflow_provider_msgflash.phone_numbers.load_numbers` adds to
+    ``numbers``)."""
     return list(iter_numbers(location, conn_id, field=field))
 
 

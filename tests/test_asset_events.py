@@ -1,7 +1,7 @@
 """Asset events: the import task's (and the lookup task's) outlet events carry what happened as ``extra``,
 so a DAG scheduled on the asset knows how many contacts were imported. Checked through ``airflow dags
 test`` and the asset events Airflow stored (the real scheduler starting the downstream DAG is in
-tests/e2e/test_07_assets.py)."""
+tests/e2e/test_07_data_platform.py)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ Both take their settings from an Airflow connection of type ``msgflash``:
 - **API key** (password): ``msgf_live_`` + 64 hex characters, or a team key ``msgf_team_...``.
 - **Extras**: ``team_id`` (required with a team key, refused with a personal key), ``timeout``
   (seconds per request, default 30), ``max_retries`` (default 5), ``requests_per_second`` (the
-  client-side limit shared by all hooks using the key, default 10, 0 = off).
+  client-side limit of the key, default 10, 0 = off) and ``rate_limit_backend`` (who shares that limit:
+  ``host``, the default, for every process on this machine; ``process``; or a Redis URL for every machine).
 
 Where things live: the API's routes, envelope, errors and retry policy in
 :mod:`airflow_provider_msgflash.api`; conversations of several requests in :mod:`.flows`; the two

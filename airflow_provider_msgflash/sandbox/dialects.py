@@ -1,8 +1,9 @@
 """Dialects: alternative, plausible shapes for what the MsgFlash docs do not show.
 
-The provider and the sandbox were written from the same contract (``msgflash-api.md``), so they agree
-even on its **(assumed)** parts. A dialect makes the sandbox answer one such part differently, so the
-provider can be tested against a service that chose otherwise. Documented parts never change: the
+The provider and the sandbox were written from the same reading of MsgFlash's public API documentation
+(https://docs.msgflash.com/), so they agree even on what it does not show (the provider's assumptions
+are listed in ``docs/api-assumptions.md``). A dialect makes the sandbox answer one such part
+differently, so the provider can be tested against a service that chose otherwise. Documented parts never change: the
 dialects touch the lookup list, the lookup detail, the import answer, the health fields' shapes, and
 timestamp *values* (what ``updatedAt`` means, the server's clock).
 

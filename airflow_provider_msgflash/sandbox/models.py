@@ -1,5 +1,6 @@
 """The objects the sandbox keeps (instances, number lookups, contacts) and their views: the plain
-dicts the API answers with, in the canonical shape of ``msgflash-api.md`` (``schemas.py`` checks them)."""
+dicts the API answers with, in the canonical shape (the documented one, and for what the docs do not show,
+the shape ``docs/api-assumptions.md`` assumes; ``schemas.py`` checks them)."""
 
 from __future__ import annotations
 

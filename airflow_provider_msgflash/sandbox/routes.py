@@ -1,6 +1,7 @@
-"""The MsgFlash routes under ``/api/v1`` (as in ``msgflash-api.md``). Each handler asks the state for its
-canonical answer, shapes it in the dialects in force, and returns it in the ``{"data": ...}`` envelope;
-FastAPI checks it against the route's model (for the routes dialects change: that dialect's model)."""
+"""The MsgFlash routes under ``/api/v1``, as MsgFlash's public API documentation gives them. Each handler
+asks the state for its canonical answer, shapes it in the dialects in force, and returns it in the
+``{"data": ...}`` envelope; FastAPI checks it against the route's model (for the routes dialects change:
+that dialect's model)."""
 
 from __future__ import annotations
 

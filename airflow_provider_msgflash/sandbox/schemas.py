@@ -1,5 +1,6 @@
-"""The API's request bodies and response models, written from ``msgflash-api.md``; for the answers
-the docs do not show, one model per dialect shape (:func:`response_models`).
+"""The API's request bodies and response models, written from MsgFlash's public API documentation (and,
+for the answers it does not show, ``docs/api-assumptions.md``), with one model per dialect shape for those
+(:func:`response_models`).
 
 Response models are enforced: every route declares one (``response_model=``), FastAPI validates each
 answer against it, and an answer outside it (a missing or extra field, a wrong type) is refused with

@@ -25,7 +25,7 @@ READERS = [
 ]
 FIELD_LIKE = re.compile(r"^[a-z][A-Za-z0-9]*$")
 
-#: Field names MsgFlash's documentation shows (the project's msgflash-api.md, the facts marked (doc)):
+#: Field names MsgFlash's public API documentation (https://docs.msgflash.com/) shows:
 #: envelope and errors, paging of the documented lists, instances, state, health field names, the
 #: create answers, progress, cancel, import request, contacts, and the request fields.
 DOCUMENTED = frozenset(

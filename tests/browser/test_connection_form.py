@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_msgflash.api import defaults as _api
+from airflow_provider_msgflash.api import defaults
 from airflow_provider_msgflash.get_provider_info import get_provider_info
 from tests.browser._ui import AirflowUI
 from tests.browser.conftest import REPO, BrowserEnv
@@ -113,7 +113,7 @@ def test_add_form_relabels_hides_and_fills_placeholders(ui: AirflowUI) -> None:
 
     host, key = ui.field("host"), ui.field("password")
     assert (host.label, key.label) == ("Base URL", "API key")
-    assert host.placeholder == placeholders["host"] == _api.DEFAULT_BASE_URL
+    assert host.placeholder == placeholders["host"] == defaults.DEFAULT_BASE_URL
     assert key.placeholder == placeholders["password"]
     assert key.placeholder.startswith("msgf_live_")
     assert key.input_type == "password"
@@ -131,10 +131,10 @@ def test_add_form_extras_widgets_show_defaults(ui: AirflowUI) -> None:
     declared = _form_declaration()["conn-fields"]
     expected = {  # label, default shown (the hook's own default when the extra is absent)
         "team_id": ("Team id", ""),
-        "timeout": ("Request timeout (s)", f"{_api.DEFAULT_TIMEOUT:g}"),
-        "max_retries": ("Max retries", str(_api.DEFAULT_MAX_RETRIES)),
-        "requests_per_second": ("Requests per second", f"{_api.DEFAULT_REQUESTS_PER_SECOND:g}"),
-        "rate_limit_backend": ("Rate limit shared by", _api.DEFAULT_RATE_LIMIT_BACKEND),
+        "timeout": ("Request timeout (s)", f"{defaults.DEFAULT_TIMEOUT:g}"),
+        "max_retries": ("Max retries", str(defaults.DEFAULT_MAX_RETRIES)),
+        "requests_per_second": ("Requests per second", f"{defaults.DEFAULT_REQUESTS_PER_SECOND:g}"),
+        "rate_limit_backend": ("Rate limit shared by", defaults.DEFAULT_RATE_LIMIT_BACKEND),
     }
     assert set(declared) == set(expected)
     for name, (label, default) in expected.items():
@@ -156,8 +156,8 @@ def test_saved_connection_is_read_by_the_hook_as_typed(
         "team_id": sb.team_id,
         "timeout": 12,
         "max_retries": 2,
-        "requests_per_second": _api.DEFAULT_REQUESTS_PER_SECOND,
-        "rate_limit_backend": _api.DEFAULT_RATE_LIMIT_BACKEND,
+        "requests_per_second": defaults.DEFAULT_REQUESTS_PER_SECOND,
+        "rate_limit_backend": defaults.DEFAULT_RATE_LIMIT_BACKEND,
     }
 
     read = outside_views["hook"][saved]
@@ -168,7 +168,7 @@ def test_saved_connection_is_read_by_the_hook_as_typed(
         "is_team_key": True,
         "timeout": 12.0,
         "max_retries": 2,
-        "requests_per_second": _api.DEFAULT_REQUESTS_PER_SECOND,
+        "requests_per_second": defaults.DEFAULT_REQUESTS_PER_SECOND,
     }
     ok, message = read["test_connection"]
     assert ok, message
@@ -178,7 +178,7 @@ def test_saved_connection_is_read_by_the_hook_as_typed(
     ui.open_section("Extra Fields")
     ui.shot("edit-form-extra-fields")
     shown = {n: ui.field(f"element_{n}").value for n in ("team_id", "timeout", "max_retries", "requests_per_second")}
-    rate = f"{_api.DEFAULT_REQUESTS_PER_SECOND:g}"
+    rate = f"{defaults.DEFAULT_REQUESTS_PER_SECOND:g}"
     assert shown == {"team_id": sb.team_id, "timeout": "12", "max_retries": "2", "requests_per_second": rate}
     assert ui.field("host").value == sb.base_url
     ui.close_dialog()

@@ -81,7 +81,8 @@ async def test_lost_create_answer_is_recovered_never_sent_twice(
 
 
 def test_lost_create_answer_with_the_list_under_items_is_not_a_duplicate_lookup(sb: Any) -> None:
-    """Issue 13's first case: on today's contract reading (``data.lookups``) this resent the request."""
+    """Issue 13's first case: reading the list as ``data.lookups`` only (before api/shapes.py), the hook resent
+    the request."""
     sb.set_dialect("list-items")
     sb.set_faults(drop_rate=1.0)
     lift = when_seen(sb, lambda r: r["method"] == "POST", lambda: sb.set_faults(drop_rate=0.0))

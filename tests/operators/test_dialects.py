@@ -128,7 +128,8 @@ def test_import_counts_are_read_or_said_unknown_never_zero(msgflash_conn: Any, d
 
 
 def test_import_counts_under_other_names_are_not_claimed_zero(msgflash_conn: Any) -> None:
-    """Issue 13's second case: on today's contract reading this claimed ``imported: 0``."""
+    """Issue 13's second case: reading only ``imported`` (before api/shapes.py), the summary claimed
+    ``imported: 0``."""
     msgflash_conn.set_dialect("import-counts")
     nums = numbers(20)
     lookup_id = op(numbers=nums).execute(make_context())["lookup_id"]

@@ -1,4 +1,4 @@
-"""The documented contract of each route under /api/v1 (msgflash-api.md and the documented examples):
+"""The documented contract of each route under /api/v1 (MsgFlash's public API docs and their examples):
 fields, status codes, envelopes and validation errors. Every test runs under every dialect (and none):
 dialects change only what the docs do not show. The assumed shapes are tested in test_dialects.py."""
 

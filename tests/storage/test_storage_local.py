@@ -1,4 +1,4 @@
-"""Local paths and ``file://`` URLs: same numbers as today's reader, atomic results; a store with a rename."""
+"""Local paths and ``file://`` URLs: the same numbers from both, atomic results; a store with a rename."""
 
 from __future__ import annotations
 
