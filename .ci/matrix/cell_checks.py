@@ -24,7 +24,26 @@ from typing import Any
 warnings.simplefilter("ignore")
 
 DIST = "airflow-provider-msgflash"
-EXTRAS = {"team_id": None, "timeout": 30, "max_retries": 5, "requests_per_second": 10}
+
+
+def _expected_extras() -> dict[str, Any]:
+    """The extras and defaults the form declares (its one declaration, in the installed wheel)."""
+    from airflow_provider_msgflash.connection_form import EXTRA_FIELDS
+
+    return {f.name: f.default for f in EXTRA_FIELDS}
+
+
+def _same_defaults(shown: dict[str, Any], declared: dict[str, Any]) -> bool:
+    """Whether a UI shows the declared defaults: numbers compared as numbers (Airflow 2's text boxes and
+    3.1's form show "30" for 30), everything else as it is."""
+
+    def norm(v: Any) -> Any:
+        try:
+            return float(v) if isinstance(v, int | float | str) and not isinstance(v, bool) else v
+        except ValueError:
+            return v
+
+    return {k: norm(v) for k, v in shown.items()} == {k: norm(v) for k, v in declared.items()}
 RELABEL = {"host": "Base URL", "password": "API key"}
 HIDDEN = ["login", "port", "schema"]
 
@@ -134,7 +153,8 @@ def _ui3_form() -> tuple[list[str], dict[str, Any]]:
     expected_hidden = sorted("url_schema" if f == "schema" else f for f in HIDDEN)
     problems = [] if hidden == expected_hidden else [f"hook_meta hidden fields {hidden}"]
     problems += [] if labels == RELABEL else [f"hook_meta labels {labels}"]
-    problems += [] if defaults == EXTRAS else [f"hook_meta extras {defaults}, expected {EXTRAS}"]
+    expected = _expected_extras()
+    problems += [] if _same_defaults(defaults, expected) else [f"hook_meta extras {defaults}, expected {expected}"]
     return problems, facts
 
 
@@ -144,7 +164,9 @@ def _fab_form(pm: Any) -> tuple[list[str], dict[str, Any]]:
     widgets = {k[len(prefix) :]: v.field for k, v in pm.connection_form_widgets.items() if k.startswith(prefix)}
     defaults = {k: w.kwargs.get("default") for k, w in widgets.items()}
     facts = {"form": "fab_widgets", "extras": defaults}
-    return ([] if defaults == EXTRAS else [f"form widgets {defaults}, expected {EXTRAS}"]), facts
+    expected = _expected_extras()
+    ok = _same_defaults(defaults, expected)
+    return ([] if ok else [f"form widgets {defaults}, expected {expected}"]), facts
 
 
 def check_registration(providers_json: str) -> tuple[list[str], dict[str, Any]]:
