@@ -44,3 +44,24 @@ def msgflash_conn(monkeypatch: pytest.MonkeyPatch, msgflash_sandbox):  # type: i
     """The ``msgflash_default`` connection, pointing at a fresh sandbox (personal key)."""
     monkeypatch.setenv("AIRFLOW_CONN_MSGFLASH_DEFAULT", msgflash_sandbox.connection_json())
     return msgflash_sandbox
+
+
+@pytest.fixture(scope="session")
+def s3_server():  # type: ignore[no-untyped-def]
+    """One loopback S3-compatible server (moto, IAM on) per session, with the connections
+    ``msgflash_s3`` (good keys) and ``msgflash_s3_wrong_secret`` (refused) in the environment. One per
+    session: moto keeps its state (and its auth switch) per process, so two would disturb each other."""
+    from tests.storage.s3_server import running_s3
+
+    with running_s3() as server:
+        saved = {k: os.environ.get(k) for k in ("AIRFLOW_CONN_MSGFLASH_S3", "AIRFLOW_CONN_MSGFLASH_S3_WRONG_SECRET")}
+        os.environ["AIRFLOW_CONN_MSGFLASH_S3"] = server.connection_json()
+        os.environ["AIRFLOW_CONN_MSGFLASH_S3_WRONG_SECRET"] = server.connection_json(secret="not-the-secret-0123")
+        try:
+            yield server
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -18,8 +18,8 @@ from datetime import datetime
 from airflow.sdk import DAG, Asset
 from airflow_provider_msgflash.operators.msgflash import MsgFlashImportContactsOperator, MsgFlashNumberLookupOperator
 
-LEADS = Asset(name="whatsapp_leads_checked", uri="msgflash://lookups/leads")
-CONTACTS = Asset(name="whatsapp_contacts_imported", uri="msgflash://contacts/verified-whatsapp")
+LEADS = Asset(name="whatsapp_leads_checked", uri="msgflash://tests/lookups/leads")
+CONTACTS = Asset(name="whatsapp_contacts_imported", uri="msgflash://tests/contacts/verified-whatsapp")
 
 with DAG("msgflash_assets", start_date=datetime(2026, 1, 1), schedule=None, catchup=False):
     lookup = MsgFlashNumberLookupOperator(

@@ -216,24 +216,21 @@ def test_connection_env_forms_work(msgflash_sandbox: Any, monkeypatch: pytest.Mo
 
 
 # -- object storage ---------------------------------------------------------------------------------
-def test_object_storage_example_runs(airflow_db: str, msgflash_sandbox: Any, tmp_path: Path) -> None:
-    from tests.storage.s3_server import running_s3
-
-    sb = msgflash_sandbox
-    with running_s3() as s3:
-        bucket = s3.new_bucket()
-        numbers = [f"+3361234567{i}" for i in range(10)]
-        s3.client().put_object(Bucket=bucket, Key="incoming/leads.csv", Body=("phone\n" + "\n".join(numbers)).encode())
-        source = block("object-storage").replace(f'"{README_INSTANCE}"', f'"{SANDBOX_INSTANCE}"')
-        source = source.replace("s3://acme-leads/", f"s3://{bucket}/").replace('"aws_leads"', '"readme_s3"')
-        env = airflow_env(
-            tmp_path / "dags",
-            AIRFLOW_CONN_MSGFLASH_DEFAULT=sb.connection_json(),
-            AIRFLOW_CONN_README_S3=s3.connection_json(),
-        )
-        run = dags_test(tmp_path / "dags", "leads_from_s3", source, env)
-        assert run.tasks == {"lookup": ("success", 1)}, run.output[-4000:]
-        body = s3.client().get_object(Bucket=bucket, Key="checked/leads.results.jsonl")["Body"].read().decode()
+def test_object_storage_example_runs(airflow_db: str, msgflash_sandbox: Any, s3_server: Any, tmp_path: Path) -> None:
+    sb, s3 = msgflash_sandbox, s3_server  # the session's S3 server (tests/conftest.py)
+    bucket = s3.new_bucket()
+    numbers = [f"+3361234567{i}" for i in range(10)]
+    s3.client().put_object(Bucket=bucket, Key="incoming/leads.csv", Body=("phone\n" + "\n".join(numbers)).encode())
+    source = block("object-storage").replace(f'"{README_INSTANCE}"', f'"{SANDBOX_INSTANCE}"')
+    source = source.replace("s3://acme-leads/", f"s3://{bucket}/").replace('"aws_leads"', '"readme_s3"')
+    env = airflow_env(
+        tmp_path / "dags",
+        AIRFLOW_CONN_MSGFLASH_DEFAULT=sb.connection_json(),
+        AIRFLOW_CONN_README_S3=s3.connection_json(),
+    )
+    run = dags_test(tmp_path / "dags", "leads_from_s3", source, env)
+    assert run.tasks == {"lookup": ("success", 1)}, run.output[-4000:]
+    body = s3.client().get_object(Bucket=bucket, Key="checked/leads.results.jsonl")["Body"].read().decode()
     assert sorted(json.loads(x)["number"] for x in body.splitlines()) == numbers
 
 
