@@ -44,6 +44,8 @@ def _same_defaults(shown: dict[str, Any], declared: dict[str, Any]) -> bool:
             return v
 
     return {k: norm(v) for k, v in shown.items()} == {k: norm(v) for k, v in declared.items()}
+
+
 RELABEL = {"host": "Base URL", "password": "API key"}
 HIDDEN = ["login", "port", "schema"]
 
@@ -53,17 +55,32 @@ def _record_hashes(text: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows if len(r) >= 2 and r[1] and r[0].startswith("airflow_provider_msgflash/")}
 
 
+#: Modules that need a newer Airflow than some supported lines, and must then refuse clearly, naming it.
+NEEDS_AIRFLOW_3 = {"airflow_provider_msgflash.triggers.instance_events": "3.0.0"}
+
+
 def _import_all(pkg: Any) -> list[str]:
-    """Every module of the package imports on this line (the sandbox included: [test] brings FastAPI)."""
+    """Every module of the package imports on this line (the sandbox included: [test] brings FastAPI),
+    except those that need a newer Airflow, which must raise ImportError naming the version needed."""
     import importlib
     import pkgutil
 
+    from airflow_provider_msgflash.version_compat import AIRFLOW_HAS_EVENT_TRIGGERS
+
     errors: list[str] = []
     for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".", onerror=errors.append):
+        needs = None if AIRFLOW_HAS_EVENT_TRIGGERS else NEEDS_AIRFLOW_3.get(mod.name)
         try:
             importlib.import_module(mod.name)
+        except ImportError as e:
+            if needs is None or f"Airflow {needs} or later" not in str(e):
+                errors.append(f"{mod.name}: {type(e).__name__}: {e}")
+            continue
         except Exception as e:
             errors.append(f"{mod.name}: {type(e).__name__}: {e}")
+            continue
+        if needs is not None:
+            errors.append(f"{mod.name}: imported on this Airflow, but it needs Airflow {needs} and must say so")
     return [f"cannot import {e}" for e in errors]
 
 
