@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cells import NOT_ON_LINE, UNIT_TEST_DIRS, Cell, find_python
+from cells import FILES_NOT_ON_LINE, NOT_ON_LINE, UNIT_TEST_DIRS, Cell, find_python
 from venvs import ensure_venv
 
 HERE = Path(__file__).resolve().parent
@@ -157,6 +157,7 @@ def check_unit(r: CellResult, py: str, env: dict[str, str], ctx: CellContext, d:
     junit = logs / "unit.xml"
     env = {**env, "PYTHONPATH": str(HERE), "AIRFLOW_HOME": str(logs.parent / "home-pytest")}
     cmd = [py, "-m", "pytest", *UNIT_TEST_DIRS, "-p", "wheel_guard", "-p", "no:cacheprovider", "-q", "-rfE"]
+    cmd += [f"--ignore={path}" for path in sorted(FILES_NOT_ON_LINE.get(r.cell.line, {}))]
     not_here = NOT_ON_LINE.get(r.cell.line, {})
     if not_here:
         cmd += ["-k", " and ".join(f"not {name}" for name in sorted(not_here))]
