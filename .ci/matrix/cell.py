@@ -155,7 +155,7 @@ def check_unit(r: CellResult, py: str, env: dict[str, str], ctx: CellContext, d:
     logs = r.logs
     assert logs is not None
     junit = logs / "unit.xml"
-    env = {**env, "PYTHONPATH": str(HERE), "AIRFLOW_HOME": str(logs.parent / "home-pytest")}
+    env = {**env, "PYTHONPATH": str(HERE), "AIRFLOW_HOME": str(logs / "home-pytest")}
     cmd = [py, "-m", "pytest", *UNIT_TEST_DIRS, "-p", "wheel_guard", "-p", "no:cacheprovider", "-q", "-rfE"]
     cmd += [f"--ignore={path}" for path in sorted(FILES_NOT_ON_LINE.get(r.cell.line, {}))]
     not_here = NOT_ON_LINE.get(r.cell.line, {})
