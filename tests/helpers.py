@@ -10,6 +10,16 @@ from typing import Any
 from airflow_provider_msgflash.hooks.msgflash import close_shared_session
 
 
+def dag_bag(dag_folder: str) -> Any:
+    """Parse DAG files as Airflow does: ``DagBag`` moved to ``airflow.dag_processing.dagbag`` in 3.2;
+    3.0, 3.1 and 2.11 keep it in ``airflow.models.dagbag``."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=dag_folder)
+
+
 @dataclass
 class FakeTI:
     """The slice of a TaskInstance the operators use (XCom push/pull of its own task, try number)."""

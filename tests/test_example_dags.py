@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_msgflash.sandbox import is_on_whatsapp
+from tests.helpers import dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 
 
 def test_example_dags_import_without_errors(airflow_db: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLES))
+    bag = dag_bag(str(EXAMPLES))
     assert bag.import_errors == {}
     assert {"msgflash_lookup_and_import", "msgflash_daily_file_lookup"} <= set(bag.dag_ids)
 
@@ -24,10 +23,8 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
 def test_lookup_and_import_dag_runs_green(
     airflow_db: str, msgflash_conn: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     msgflash_conn.set_faults(pace=0.2)
-    dag = DagBag(dag_folder=str(EXAMPLES / "msgflash_lookup_and_import.py")).get_dag("msgflash_lookup_and_import")
+    dag = dag_bag(str(EXAMPLES / "msgflash_lookup_and_import.py")).get_dag("msgflash_lookup_and_import")
     dag_run = dag.test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"instance_ready": "success", "lookup_numbers": "success", "import_contacts": "success"}

@@ -173,6 +173,19 @@ def check_unit(r: CellResult, py: str, env: dict[str, str], ctx: CellContext, d:
         r.unit += f", exit {rc}"
     if rc != 0 or bad or n["skipped"] or passed == 0:  # a skip is a failure here too (house rule: none)
         r.problems.append(f"unit tests: {r.unit} (log {logs / 'unit.log'})")
+        r.problems += [f"  {t}" for t in _junit_not_passed(junit)]  # CI keeps no logs: name them here
+
+
+def _junit_not_passed(path: Path, limit: int = 10) -> list[str]:
+    """``test id: first line of the failure`` for each failed, erred or skipped test (at most `limit`)."""
+    out = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for what in ("failure", "error", "skipped"):
+            el = case.find(what)
+            if el is not None:
+                first = (el.get("message") or "").strip().splitlines()[:1]
+                out.append(f"{what} {case.get('classname')}::{case.get('name')}: {' '.join(first)[:200]}")
+    return out[:limit]
 
 
 COLUMNS = ("installs", "registered", "dags", "deferred", "unit")

@@ -171,31 +171,30 @@ def test_unknown_lookup_gives_error_event(msgflash_conn: Any) -> None:
 
 
 def test_on_kill_cancels_the_lookup_of_a_task_waiting_in_the_worker(msgflash_conn: Any) -> None:
-    """Airflow calls on_kill (in the task's process) while execute() runs: here while the task waits
-    in the worker for its lookup (a deferred task has no running execute(), so on_kill is not called
-    for it; the trigger's own on_kill covers that case)."""
+    """Airflow calls on_kill (from the task process's signal handler) while execute() runs: here while
+    the task waits in the worker for its lookup (a deferred task has no running execute(), so on_kill
+    is not called for it; the trigger's own on_kill covers that case). execute() stays on the main
+    thread, as in a task process (Airflow 2.11's executor safeguard refuses any other thread)."""
     msgflash_conn.set_faults(pace=0.5)
     task = op(numbers=numbers(400), deferrable=False)
-    outcome: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
 
-    def run() -> None:
-        try:
-            outcome["result"] = task.execute(make_context())
-        except Exception as e:
-            outcome["error"] = e
+    def kill_once_submitted() -> None:
+        deadline = time.monotonic() + 30
+        while not task.owned_lookups and time.monotonic() < deadline:  # submitted, and known as its own
+            time.sleep(0.05)
+        seen["lookups"] = lookups_in(msgflash_conn)
+        task.on_kill()
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    deadline = time.monotonic() + 30
-    while not task.owned_lookups and time.monotonic() < deadline:  # submitted, and known as its own
-        time.sleep(0.05)
-    (_lookup,) = lookups_in(msgflash_conn)
-    task.on_kill()
-    worker.join(60)
-    assert not worker.is_alive()
-    assert lookups_in(msgflash_conn)[0]["status"] == "cancelled"
+    killer = threading.Thread(target=kill_once_submitted, daemon=True)
+    killer.start()
     # The wait then sees the cancellation and the task ends with it (no success, no hang).
-    assert isinstance(outcome.get("error"), MsgFlashLookupError) and outcome["error"].code == "LOOKUP_CANCELLED"
+    with pytest.raises(MsgFlashLookupError) as ended:
+        task.execute(make_context())
+    killer.join(60)
+    assert ended.value.code == "LOOKUP_CANCELLED"
+    assert len(seen["lookups"]) == 1, "on_kill ran before the lookup was submitted"
+    assert lookups_in(msgflash_conn)[0]["status"] == "cancelled"
 
 
 # -- instance gate -----------------------------------------------------------------------------------

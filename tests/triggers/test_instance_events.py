@@ -20,6 +20,7 @@ from airflow_provider_msgflash.triggers.instance_events import (
     carry_forward,
     changes,
 )
+from tests.helpers import dag_bag
 
 CONNECTED = SEEDED_INSTANCES["sandbox-connected"].id
 UNHEALTHY = SEEDED_INSTANCES["sandbox-unhealthy"].id
@@ -210,11 +211,9 @@ def test_import_on_an_airflow_without_event_triggers_names_the_version(monkeypat
 
 
 def test_example_dag_parses_with_its_watcher(airflow_db: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     from tests.conftest import REPO
 
-    bag = DagBag(dag_folder=str(REPO / "example_dags" / "msgflash_instance_events.py"))
+    bag = dag_bag(str(REPO / "example_dags" / "msgflash_instance_events.py"))
     assert bag.import_errors == {}
     dag = bag.get_dag("msgflash_instance_events")
     [asset] = dag.timetable.asset_condition.objects
