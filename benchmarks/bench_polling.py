@@ -362,7 +362,8 @@ def main() -> int:
         args.sizes, args.pace, args.dialects, args.paces = "100,300", "0.05", "none,all", "100,1000,400>1000,400>100"
         args.max_row_seconds = 30.0
     groups = build_groups(args)
-    budget = max(planned(s, g) + d for g in groups for s, d in g.jobs) * 1.15 + 60
+    longest = max(planned(s, g) + d for g in groups for s, d in g.jobs)
+    budget = longest * 1.15 + 60
 
     c.quiet_logs()
     c.allow_direct_execute()
@@ -378,7 +379,7 @@ def main() -> int:
         with ThreadPoolExecutor(max_workers=4) as starter:
             list(starter.map(start_group, groups, range(len(groups))))
         jobs = sum(len(g.jobs) for g in groups)
-        c.say(f"{len(groups)} sandboxes up; {jobs} lookup tasks, the longest ~{budget / 1.15 - 52:.0f} s")
+        c.say(f"{len(groups)} sandboxes up; {jobs} lookup tasks, the longest ~{longest:.0f} s")
         t0 = time.time()
         asyncio.run(run_followers(groups, budget))
         c.say(f"all followers done after {time.time() - t0:.0f} s")
