@@ -131,6 +131,7 @@ def main() -> int:
         f"{reference / big:.1f} B/number at {big:,}; largest growth for {big // small}x the input {growth:.2f}x",
         "every peak below one copy, growth <= 1.5x",
         cases[worst][0] < reference and growth <= 1.5,
+        args.smoke,
     )
     return 0  # a missed goal is reported, not an error
 
