@@ -187,14 +187,22 @@ def parse_iso(value: str | None) -> float | None:
 
 
 class FakeTI:
-    """The slice of a TaskInstance the lookup operator uses."""
+    """The slice of a TaskInstance the lookup operator uses (``execute``, then ``execute_complete``
+    after a deferral: it reads back what it pushed before deferring)."""
 
-    def __init__(self, try_number: int = 1) -> None:
+    def __init__(self, try_number: int = 1, task_id: str = "lookup") -> None:
         self.try_number = try_number
+        self.task_id = task_id
+        self.map_index = -1
         self.xcom: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
+
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", map_indexes: int | None = None) -> Any:
+        if task_ids not in (None, self.task_id) or map_indexes not in (None, self.map_index):
+            raise ValueError(f"FakeTI holds only its own task's XCom, not {task_ids!r}/{map_indexes!r}")
+        return self.xcom.get(key)
 
 
 class FakeDagRun:
