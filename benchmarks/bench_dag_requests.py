@@ -56,7 +56,7 @@ FORMS = {
     "lookup.output": "lookup.output",
     "xcom_pull lookup_ids": "\"{{ ti.xcom_pull(task_ids='lookup_numbers', key='lookup_ids') }}\"",
 }
-IMPORT_LINE = re.compile(r"(lookup_id=)(.+?),\n")
+IMPORT_LINE = re.compile(r"(lookup_id=)(.+?),[ \t]*(?:#[^\n]*)?\n")  # a trailing comment is allowed
 DAILY_INSTANCE = 'instance_id="sandbox-connected",'
 FREE_QUOTA, RUNS_PER_MONTH = 1000, 30
 GOALS = {"id": 9, "name": 11}
