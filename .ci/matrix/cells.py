@@ -47,7 +47,6 @@ _DECLARATIVE_FORM = (
     "read the form from a bare ProvidersManager, which before 3.2 needs WTForms/FAB (not installed) and on "
     "2.11 holds WTForms objects; the registration column checks these lines' form as their UI reads it"
 )
-#: Tests that do not make sense on a line, by test name (names survive moves between files): line -> {name: why}.
 #: Test files that cannot be collected on a line (what they test does not exist there), with why.
 FILES_NOT_ON_LINE: dict[str, dict[str, str]] = {
     "2.11": {
@@ -55,6 +54,7 @@ FILES_NOT_ON_LINE: dict[str, dict[str, str]] = {
         "starts with Airflow 3.0; the matrix checks instead that the module refuses to import, naming 3.0.0",
     },
 }
+#: Tests that do not make sense on a line, by test name (names survive moves between files): line -> {name: why}.
 NOT_ON_LINE: dict[str, dict[str, str]] = {
     "2.11": {
         "test_sync_hook_registers_the_key_with_the_secrets_masker": _SDK_MASKER,
