@@ -47,6 +47,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import _common as c
 
+sys.path.insert(0, str(c.REPO / ".ci" / "matrix"))  # dag_test_log.py, shared with the matrix
+from dag_test_log import deferred_tasks
+
 c.prepare_airflow_env()
 
 EXAMPLES = c.REPO / "example_dags"
@@ -60,8 +63,6 @@ IMPORT_LINE = re.compile(r"(lookup_id=)(.+?),[ \t]*(?:#[^\n]*)?\n")  # a trailin
 DAILY_INSTANCE = 'instance_id="sandbox-connected",'
 FREE_QUOTA, RUNS_PER_MONTH = 1000, 30
 GOALS = {"id": 9, "name": 11}
-START_RE = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
-DEFER_MARK = "[DAG TEST] running trigger in line"
 #: Short names of the API routes (as the sandbox logs them, without ``/api/v1``).
 ROUTES = {
     "GET /instances": "list",
@@ -119,19 +120,6 @@ def variants(instance_id: str, smoke: bool) -> list[Variant]:
         keep = ((LOOKUP_DAG, "id", "lookup.output"), (DAILY_DAG, "name", None))
         out = [v for v in out if (v.dag_id, v.named_by, v.form) in keep]
     return out
-
-
-def deferred_tasks(output: str) -> list[str]:
-    """Task ids whose ``dags test`` block shows Airflow running their trigger inline (Airflow's own log
-    line, as .ci/matrix/cell_dags.py reads it)."""
-    current, found = None, []
-    for line in output.splitlines():
-        m = START_RE.search(line)
-        if m:
-            current = m.group(1)
-        elif DEFER_MARK in line and current and current not in found:
-            found.append(current)
-    return found
 
 
 def short_route(r: dict[str, Any]) -> str:

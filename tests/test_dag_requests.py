@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import dag_bag
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_dags" / "msgflash_lookup_and_import.py"
 ROUTES = {
     "GET /api/v1/instances": "list",
@@ -31,10 +33,8 @@ def route(r: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(("named_by", "lists"), [("id", 0), ("name", 2)])
 def test_example_dag_requests_by_route(airflow_db: str, msgflash_conn: Any, named_by: str, lists: int) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     msgflash_conn.set_faults(pace=0.2)  # 250 numbers: about 3 s, still running when the task defers
-    dag = DagBag(dag_folder=str(EXAMPLE)).get_dag("msgflash_lookup_and_import")
+    dag = dag_bag(str(EXAMPLE)).get_dag("msgflash_lookup_and_import")
     ref = msgflash_conn.instance_id("sandbox-connected") if named_by == "id" else "sandbox-connected"
     dag_run = dag.test(run_conf={"instance": ref})
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}

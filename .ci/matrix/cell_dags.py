@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,13 +27,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from dag_test_log import DEFER_MARK, deferred_tasks  # this folder is on sys.path: run as a script
+
 warnings.simplefilter("ignore")
 
 LOOKUP_DAG, DAILY_DAG = "msgflash_lookup_and_import", "msgflash_daily_file_lookup"
 DEFERRING_TASK = "lookup_numbers"  # the lookup task, in both DAGs
 DAG_TEST_TIMEOUT = 420
-START_RE = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
-DEFER_MARK = "[DAG TEST] running trigger in line"
 
 
 def run(cmd: list[str], log: Path, timeout: float, env: dict[str, str] | None = None) -> tuple[int, float]:
@@ -50,18 +49,6 @@ def run(cmd: list[str], log: Path, timeout: float, env: dict[str, str] | None = 
             f.write(f"\n[matrix] killed after {timeout} s\n")
             rc = 124
     return rc, time.monotonic() - t0
-
-
-def deferred_tasks(text: str) -> list[str]:
-    """Task ids whose ``dags test`` block shows Airflow running their trigger inline."""
-    current, found = None, []
-    for line in text.splitlines():
-        m = START_RE.search(line)
-        if m:
-            current = m.group(1)
-        elif DEFER_MARK in line and current and current not in found:
-            found.append(current)
-    return found
 
 
 def dag_states(dag_ids: list[str]) -> dict[str, Any]:
