@@ -54,8 +54,8 @@ def _switches(admin: APIRouter) -> None:
         try:
             return ok(state_of(request).set_faults(body))
         except ValueError as e:
-            name = next((n for n in FAULT_FIELDS if str(e).startswith(n)), "body")
-            raise validation_error(name, str(e)) from None
+            first = str(e).split(" ", 1)[0].rstrip(":")
+            raise validation_error(first if first in FAULT_FIELDS else "body", str(e)) from None
 
     @admin.post("/config")
     async def set_config(request: Request, body: dict[str, Any]) -> JSONResponse:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airflow_provider_msgflash.sandbox.config import SandboxConfig
+from airflow_provider_msgflash.sandbox.config import FAULT_FIELDS, SandboxConfig
 from airflow_provider_msgflash.sandbox.dialects import ALL, ALL_DIALECTS, DIALECTS
 from airflow_provider_msgflash.sandbox.rules import PACE_PRESETS, parse_pace
 from airflow_provider_msgflash.sandbox.seeds import SANDBOX_API_KEY, SANDBOX_TEAM_KEY, SEEDED_INSTANCES
@@ -49,9 +49,25 @@ def _env_num(name: str, conv: Callable[[str], Any], default: Any) -> Any:
 
 
 def _quota(value: str) -> int | None:
+    """A whole number, or none (``none``, ``null``, ``off``, empty)."""
     if value.strip().lower() in ("none", "null", "off", ""):
         return None
     return int(value)
+
+
+#: Fault switches that are the sandbox's behaviour more than faults: their flags are in the "behaviour"
+#: group and the banner shows them on their own line.
+_NOT_IN_FAULT_LINE = ("rate_limit", "monthly_quota", "pace")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on"
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return repr(",".join(value))
+    return repr(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,13 +131,28 @@ def _behaviour_args(b: argparse._ArgumentGroup) -> None:
 
 
 def _fault_args(f: argparse._ArgumentGroup) -> None:
-    f.add_argument("--error-rate", type=float, default=_env_num("ERROR_RATE", float, 0), help="fraction answered 5xx")
-    f.add_argument("--latency", type=float, default=_env_num("LATENCY", float, 0), help="seconds added per answer")
-    f.add_argument("--latency-jitter", type=float, default=_env_num("LATENCY_JITTER", float, 0), help="up to more s")
-    f.add_argument("--fail-lookups", type=int, default=_env_num("FAIL_LOOKUPS", int, 0), help="next N async fail")
-    f.add_argument("--stall-lookups", type=int, default=_env_num("STALL_LOOKUPS", int, 0), help="next N async stall")
-    f.add_argument("--drop-rate", type=float, default=_env_num("DROP_RATE", float, 0), help="fraction of dropped")
-    f.add_argument("--storm-429", type=float, default=_env_num("STORM_429", float, 0), help="seconds of 429 only")
+    def add(flag: str, conv: Callable[[str], Any], default: Any, help: str) -> None:
+        env = flag.removeprefix("--").replace("-", "_").upper()
+        f.add_argument(flag, type=conv, default=_env_num(env, conv, default), help=help)
+
+    add("--error-rate", float, 0, "fraction answered 5xx")
+    add("--latency", float, 0, "seconds added per answer")
+    add("--latency-jitter", float, 0, "up to more s")
+    add("--fail-lookups", int, 0, "next N async fail")
+    add("--stall-lookups", int, 0, "next N async stall")
+    add("--drop-rate", float, 0, "fraction of dropped")
+    add("--storm-429", float, 0, "seconds of 429 only")
+    add("--gateway-429", float, 0, "seconds of a gateway's 429 HTML page only (no envelope)")
+    f.add_argument(
+        "--gateway-429-retry-after",
+        action="store_true",
+        default=_env_flag("GATEWAY_429_RETRY_AFTER"),
+        help="the gateway's 429s carry Retry-After",
+    )
+    add("--gateway-after-create", int, 0, "next N lookup creates processed, answered by a gateway error")
+    add("--gateway-status", _quota, None, "502, 503 or 504 for those (default: in turn)")
+    add("--outage", float, 0, "seconds of a gateway 503 on every API request, unprocessed")
+    add("--unavailable-routes", str, "", "comma-separated routes ('GET /api/v1/number-lookups') answered 503")
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -138,13 +169,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         "rate_limit": args.rate_limit,
         "monthly_quota": args.monthly_quota,
         "warmup_delay": args.warmup_delay,
-        "error_rate": args.error_rate,
-        "latency": args.latency,
-        "latency_jitter": args.latency_jitter,
-        "fail_lookups": args.fail_lookups,
-        "stall_lookups": args.stall_lookups,
-        "drop_rate": args.drop_rate,
-        "storm_429": args.storm_429,
+        **{name: getattr(args, name) for name in FAULT_FIELDS if name not in _NOT_IN_FAULT_LINE},
         "seed": args.seed,
         "access_log": args.access_log,
         "request_log_size": args.request_log_size,
@@ -192,12 +217,8 @@ def banner(config: SandboxConfig, base_url: str) -> str:
     rate = f"{config.rate_limit} requests/s per key" if config.rate_limit else "off"
     quota = "off" if config.monthly_quota is None else f"{config.monthly_quota} requests"
     lines.append(f"  pace {config.pace} ({pace:g} s per batch of 20); rate limit {rate}; monthly quota {quota}")
-    faults = {
-        n: getattr(config, n)
-        for n in ("error_rate", "latency", "latency_jitter", "fail_lookups", "stall_lookups", "drop_rate", "storm_429")
-        if getattr(config, n)
-    }
-    lines.append("  faults     " + (", ".join(f"{k}={v:g}" for k, v in faults.items()) if faults else "none"))
+    faults = {n: v for n in FAULT_FIELDS if n not in _NOT_IN_FAULT_LINE and (v := getattr(config, n))}
+    lines.append("  faults     " + (", ".join(f"{k}={_shown(v)}" for k, v in faults.items()) if faults else "none"))
     lines.append("  dialect    " + (", ".join(config.dialect) or "none (the canonical shapes)"))
     lines.append("  on WhatsApp: a valid number whose last digit is even")
     lines.append("  Airflow connection:")

@@ -5,27 +5,37 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from airflow_provider_msgflash.sandbox import rules
 from airflow_provider_msgflash.sandbox.dialects import parse_dialect
 from airflow_provider_msgflash.sandbox.seeds import SANDBOX_API_KEY, SANDBOX_TEAM_ID, SANDBOX_TEAM_KEY
 
-#: The switches ``set_faults`` / ``POST /_sandbox/faults`` may change while the sandbox runs.
-FAULT_FIELDS = (
-    "error_rate",
-    "latency",
-    "latency_jitter",
-    "fail_lookups",
-    "stall_lookups",
-    "drop_rate",
-    "storm_429",
-    "rate_limit",
-    "monthly_quota",
-    "pace",
+#: Route labels for ``unavailable_routes``: method and path template, as the request log shows them
+#: (``GET /_sandbox/requests``: ``method`` and ``route``). The template alone means every method.
+ROUTE_LABELS = (
+    "GET /api/v1/instances",
+    "GET /api/v1/instances/{id}",
+    "GET /api/v1/instances/{id}/state",
+    "GET /api/v1/instances/{id}/health",
+    "POST /api/v1/number-lookups",
+    "GET /api/v1/number-lookups",
+    "GET /api/v1/number-lookups/{id}",
+    "GET /api/v1/number-lookups/{id}/progress",
+    "POST /api/v1/number-lookups/{id}/cancel",
+    "POST /api/v1/number-lookups/{id}/import-contacts",
+    "GET /api/v1/contacts",
+    "GET /api/v1/contacts/{id}",
+    "POST /api/v1/contacts",
+    "GET /api/v1/me",
 )
+_ROUTE_TEMPLATES = frozenset(label.split(" ", 1)[1] for label in ROUTE_LABELS)
+#: Statuses a gateway answers with after processing a create (``gateway_status`` null: these in turn).
+GATEWAY_STATUSES = (502, 503, 504)
+#: Switches that open a window of that many seconds (from start, or from the ``set_faults`` call).
+WINDOW_SWITCHES = ("storm_429", "outage", "gateway_429")
 
 
 def _fraction(name: str, v: Any) -> float:
@@ -50,25 +60,76 @@ def _count(name: str, v: Any, *, optional: bool = False) -> int | None:
     return v
 
 
+def _flag(name: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"{name} must be true or false, got {v!r}")
+    return v
+
+
+def _gateway_status(name: str, v: Any) -> int | None:
+    if v is None or (isinstance(v, int) and not isinstance(v, bool) and v in GATEWAY_STATUSES):
+        return v
+    raise ValueError(f"{name} must be 502, 503, 504 or null (null: 502, 503, 504 in turn), got {v!r}")
+
+
+def _routes(name: str, v: Any) -> tuple[str, ...]:
+    """Route labels (a list, or a comma-separated string): ``"GET /api/v1/number-lookups"`` or a bare
+    template (every method)."""
+    items = v.split(",") if isinstance(v, str) else v
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"{name} must be a list of route labels such as 'GET /api/v1/number-lookups', got {v!r}")
+    labels: list[str] = []
+    for item in items:
+        method, _, template = item.strip().rpartition(" ")
+        label = f"{method.strip().upper()} {template}" if method else template
+        if not label:
+            continue
+        if label not in ROUTE_LABELS and label not in _ROUTE_TEMPLATES:
+            raise ValueError(
+                f"{name}: unknown route {item!r}; a route is 'METHOD template' as the request log shows it, or "
+                f"the template alone for every method: {', '.join(ROUTE_LABELS)}"
+            )
+        labels.append(label)
+    return tuple(dict.fromkeys(labels))
+
+
+def _rate_limit(name: str, v: Any) -> int | None:
+    return _count(name, 0 if v is None else v) or None
+
+
+def _pace(name: str, v: Any) -> Any:
+    rules.parse_pace(v)
+    return v
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "error_rate": _fraction,
+    "latency": lambda n, v: _seconds(n, v, 60.0),
+    "latency_jitter": lambda n, v: _seconds(n, v, 60.0),
+    "fail_lookups": _count,
+    "stall_lookups": _count,
+    "drop_rate": _fraction,
+    "storm_429": _seconds,
+    "gateway_429": _seconds,
+    "gateway_429_retry_after": _flag,
+    "gateway_after_create": _count,
+    "gateway_status": _gateway_status,
+    "outage": _seconds,
+    "unavailable_routes": _routes,
+    "rate_limit": _rate_limit,
+    "monthly_quota": lambda n, v: _count(n, v, optional=True),
+    "pace": _pace,
+}
+#: The switches ``set_faults`` / ``POST /_sandbox/faults`` may change while the sandbox runs.
+FAULT_FIELDS = tuple(_CHECKS)
+
+
 def check_fault(name: str, value: Any) -> Any:
     """The checked value of fault switch ``name``; raises ValueError (unknown switch or bad value)."""
-    if name in ("error_rate", "drop_rate"):
-        return _fraction(name, value)
-    if name in ("latency", "latency_jitter"):
-        return _seconds(name, value, 60.0)
-    if name == "storm_429":
-        return _seconds(name, value)
-    if name in ("fail_lookups", "stall_lookups"):
-        return _count(name, value)
-    if name == "rate_limit":
-        n = _count(name, 0 if value is None else value)
-        return n or None
-    if name == "monthly_quota":
-        return _count(name, value, optional=True)
-    if name == "pace":
-        rules.parse_pace(value)
-        return value
-    raise ValueError(f"unknown fault switch {name!r}; known: {', '.join(FAULT_FIELDS)}")
+    check = _CHECKS.get(name)
+    if check is None:
+        raise ValueError(f"unknown fault switch {name!r}; known: {', '.join(FAULT_FIELDS)}")
+    return check(name, value)
 
 
 @dataclass(frozen=True)
@@ -92,6 +153,13 @@ class SandboxConfig:
     :param stall_lookups: how many of the next async lookups stop progressing while ``processing``.
     :param drop_rate: fraction of API requests whose connection is closed without an answer.
     :param storm_429: for this many seconds every API request gets 429 ``API_RATE_LIMIT_EXCEEDED``.
+    :param gateway_429: for this many seconds every API request gets a gateway's 429 HTML page (no
+        envelope); with ``Retry-After`` only if ``gateway_429_retry_after``.
+    :param gateway_after_create: how many of the next lookup creates are processed, then answered with
+        a gateway's HTML error page (``gateway_status``, or 502, 503, 504 in turn).
+    :param outage: for this many seconds every API request gets a gateway's 503 HTML page, unprocessed.
+    :param unavailable_routes: these routes (:data:`ROUTE_LABELS`) get a gateway's 503 HTML page,
+        unprocessed.
     :param seed: seed of the random generator behind the fault switches (reproducible runs).
     :param access_log: log every request (uvicorn's access log).
     :param request_log_size: how many recent requests ``/_sandbox/requests`` keeps.
@@ -116,6 +184,12 @@ class SandboxConfig:
     stall_lookups: int = 0
     drop_rate: float = 0.0
     storm_429: float = 0.0
+    gateway_429: float = 0.0
+    gateway_429_retry_after: bool = False
+    gateway_after_create: int = 0
+    gateway_status: int | None = None
+    outage: float = 0.0
+    unavailable_routes: tuple[str, ...] = ()
     seed: int | None = None
     access_log: bool = False
     request_log_size: int = 1000
@@ -166,7 +240,8 @@ class SandboxConfig:
 @dataclass
 class Faults:
     """The fault switches in force: the configuration's at start and after ``reset(faults=True)``,
-    changed by ``set_faults``."""
+    changed by ``set_faults``. Counts (``fail_lookups``, ``gateway_after_create``, ...) go down as they
+    are used up."""
 
     error_rate: float
     latency: float
@@ -175,35 +250,50 @@ class Faults:
     stall_lookups: int
     drop_rate: float
     storm_429: float
+    gateway_429: float
+    gateway_429_retry_after: bool
+    gateway_after_create: int
+    gateway_status: int | None
+    outage: float
+    unavailable_routes: tuple[str, ...]
     rate_limit: int | None
     monthly_quota: int | None
     pace: str | float
-    storm_until: float = 0.0  # time.monotonic() until which every API request gets a 429
+    #: time.monotonic() until which each window switch (:data:`WINDOW_SWITCHES`) is in force.
+    until: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> Faults:
         f = cls(**{name: getattr(config, name) for name in FAULT_FIELDS})
-        if f.storm_429:
-            f.storm_until = time.monotonic() + f.storm_429
+        f._open(WINDOW_SWITCHES)
         return f
 
+    def _open(self, names: tuple[str, ...] | list[str]) -> None:
+        now = time.monotonic()
+        for name in names:
+            seconds = getattr(self, name)
+            self.until[name] = now + seconds if seconds else 0.0
+
     def update(self, changes: Mapping[str, Any]) -> None:
-        """Check every change first, then apply them all (all or nothing)."""
+        """Check every change first, then apply them all (all or nothing). A window switch given
+        (``storm_429``, ``outage``, ``gateway_429``) opens its window from now."""
         checked = {name: check_fault(name, value) for name, value in changes.items()}
         for name, value in checked.items():
             setattr(self, name, value)
-        if "storm_429" in checked:
-            self.storm_until = time.monotonic() + self.storm_429 if self.storm_429 else 0.0
+        self._open([name for name in WINDOW_SWITCHES if name in checked])
 
     @property
     def batch_interval(self) -> float:
         return rules.parse_pace(self.pace)
 
-    def storm_remaining(self) -> float:
-        return max(0.0, self.storm_until - time.monotonic())
+    def remaining(self, name: str) -> float:
+        """Seconds left of window switch ``name`` (0: not in force)."""
+        return max(0.0, self.until.get(name, 0.0) - time.monotonic())
 
     def to_dict(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in FAULT_FIELDS}
-        d["storm_429_remaining"] = round(self.storm_remaining(), 3)
+        d["unavailable_routes"] = list(self.unavailable_routes)
+        for name in WINDOW_SWITCHES:
+            d[f"{name}_remaining"] = round(self.remaining(name), 3)
         d["batch_interval"] = self.batch_interval
         return d

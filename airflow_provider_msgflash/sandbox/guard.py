@@ -1,6 +1,7 @@
 """The ASGI guard in front of the application: admin routes for loopback clients only; for ``/api/``
-requests, in this order: latency, authentication, 429 storm, rate limit, quota, injected errors, the
-route itself, dropped connections, then the request log."""
+requests, in this order: the gateway's own answers (outage, unavailable routes, gateway 429), latency,
+authentication, 429 storm, rate limit, quota, injected errors, the route itself, then a dropped
+connection or a gateway error replacing a create's answer, then the request log."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from starlette.routing import Match
 
 from airflow_provider_msgflash.sandbox.errors import SandboxError
+from airflow_provider_msgflash.sandbox.gateway import send_gateway_page
 from airflow_provider_msgflash.sandbox.routes import CALLER_SCOPE_KEY
 from airflow_provider_msgflash.sandbox.state import SandboxState
 
@@ -112,6 +114,15 @@ class Guard:
         method: str = scope["method"]
         route = self._route_template(scope)
         key = _header(scope, b"x-api-key")
+
+        def record(status: int, **kw: Any) -> None:
+            traffic.record(method, scope["path"], route, status, key, started, **kw)
+
+        gate = traffic.gateway_before(method, route)
+        if gate is not None:
+            await send_gateway_page(send, gate)
+            record(gate.status)
+            return
         delay = traffic.latency()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -123,14 +134,17 @@ class Guard:
                 raise injected
         except SandboxError as e:
             await send_error(send, e)
-            traffic.record(method, scope["path"], route, e.status, key, started, False)
+            record(e.status)
             return
         scope[CALLER_SCOPE_KEY] = caller
         dropped = traffic.should_drop()
-        status = await self._run_app(scope, receive, send, forward=not dropped)
+        gate = None if dropped else traffic.gateway_after(method, route)
+        status = await self._run_app(scope, receive, send, forward=not dropped and gate is None)
         if dropped:
             await _drop_connection(receive, send)
-        traffic.record(method, scope["path"], route, status, key, started, dropped)
+        elif gate is not None:
+            await send_gateway_page(send, gate)
+        record(gate.status if gate is not None else status, dropped=dropped, route_status=status)
 
     async def _run_app(self, scope: Scope, receive: Receive, send: Send, forward: bool) -> int:
         """Run the route (its answer forwarded, or swallowed for a dropped connection); its status."""

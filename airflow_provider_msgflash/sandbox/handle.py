@@ -137,7 +137,9 @@ class SandboxHandle:
         return doc.get("data") if isinstance(doc, dict) else doc
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
-        """Change fault switches (:data:`~airflow_provider_msgflash.sandbox.config.FAULT_FIELDS`); returns all."""
+        """Change fault switches (:data:`~airflow_provider_msgflash.sandbox.config.FAULT_FIELDS`); returns all,
+        with the seconds left of each window switch (``storm_429_remaining``, ``outage_remaining``,
+        ``gateway_429_remaining``)."""
         unknown = sorted(set(faults) - set(FAULT_FIELDS))
         if unknown:
             raise TypeError(f"unknown fault switch(es) {', '.join(unknown)}; known: {', '.join(FAULT_FIELDS)}")
@@ -145,6 +147,7 @@ class SandboxHandle:
         return result
 
     def faults(self) -> dict[str, Any]:
+        """The fault switches in force (counts as far as they are used up), as :meth:`set_faults` returns them."""
         result: dict[str, Any] = self.admin("GET", "faults")
         return result
 
@@ -161,7 +164,9 @@ class SandboxHandle:
         return result
 
     def requests(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Recent API requests, oldest first: ``time, method, path, route, status, key`` (a fingerprint)."""
+        """Recent API requests, oldest first: ``time, method, path, route, status, key`` (a fingerprint),
+        ``dropped``, ``processed`` (whether the route ran), ``route_status`` (what the route answered, null if
+        it did not run; differs from ``status`` when a gateway error replaced it), ``duration_ms``."""
         result: list[dict[str, Any]] = self.admin("GET", f"requests?limit={limit}" if limit else "requests")
         return result
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msgflash.sandbox.config import SandboxConfig
+from airflow_provider_msgflash.sandbox.config import FAULT_FIELDS, SandboxConfig
 from airflow_provider_msgflash.sandbox.handle import SandboxHandle
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -58,15 +58,29 @@ def config_to_args(config: SandboxConfig) -> list[str]:
     args += ["--rate-limit", str(config.rate_limit or 0)]
     args += ["--monthly-quota", "none" if config.monthly_quota is None else str(config.monthly_quota)]
     args += ["--warmup-delay", repr(config.warmup_delay)]
-    for name in ("error_rate", "latency", "latency_jitter", "drop_rate", "storm_429"):
-        args += ["--" + name.replace("_", "-"), repr(getattr(config, name))]
-    args += ["--fail-lookups", str(config.fail_lookups), "--stall-lookups", str(config.stall_lookups)]
+    args += _fault_flags(config)
     if config.seed is not None:
         args += ["--seed", str(config.seed)]
     if config.access_log:
         args.append("--access-log")
     args += ["--request-log-size", str(config.request_log_size)]
     args += ["--dialect", ",".join(config.dialect)]
+    return args
+
+
+def _fault_flags(config: SandboxConfig) -> list[str]:
+    """The flags of the fault switches but ``pace``, ``rate_limit`` and ``monthly_quota``."""
+    args: list[str] = []
+    for name in FAULT_FIELDS:
+        if name in ("pace", "rate_limit", "monthly_quota"):
+            continue
+        flag, value = "--" + name.replace("_", "-"), getattr(config, name)
+        if isinstance(value, bool):
+            args += [flag] if value else []
+        elif isinstance(value, tuple):
+            args += [flag, ",".join(value)]
+        else:
+            args += [flag, "" if value is None else repr(value) if isinstance(value, float) else str(value)]
     return args
 
 

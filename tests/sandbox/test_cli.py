@@ -14,8 +14,9 @@ from typing import IO
 import pytest
 import requests
 
-from airflow_provider_msgflash.sandbox import ALL_DIALECTS, SANDBOX_API_KEY, SEEDED_INSTANCES
-from airflow_provider_msgflash.sandbox.cli import build_parser, config_from_args, main
+from airflow_provider_msgflash.sandbox import ALL_DIALECTS, SANDBOX_API_KEY, SEEDED_INSTANCES, running_sandbox
+from airflow_provider_msgflash.sandbox.cli import banner, build_parser, config_from_args, main
+from airflow_provider_msgflash.sandbox.server import config_to_args
 
 ROOT = Path(__file__).resolve().parents[2]
 OTHER_KEY = "msgf_live_" + "ab" * 32
@@ -151,3 +152,75 @@ def test_cli_serves_the_dialect_from_the_environment() -> None:
         assert health.json()["data"]["safetyScore"] == {"value": 92, "max": 100}
     finally:
         _stop(proc)
+
+
+GATEWAY_FLAGS = [
+    "--gateway-after-create",
+    "2",
+    "--gateway-status",
+    "504",
+    "--outage",
+    "1.5",
+    "--unavailable-routes",
+    "GET /api/v1/number-lookups,/api/v1/me",
+    "--gateway-429",
+    "3",
+    "--gateway-429-retry-after",
+]
+
+
+def test_cli_flags_of_the_new_switches() -> None:
+    cfg = config_from_args(build_parser().parse_args(GATEWAY_FLAGS))
+    assert (cfg.gateway_after_create, cfg.gateway_status, cfg.outage, cfg.gateway_429) == (2, 504, 1.5, 3.0)
+    assert cfg.unavailable_routes == ("GET /api/v1/number-lookups", "/api/v1/me")
+    assert cfg.gateway_429_retry_after is True
+    default = config_from_args(build_parser().parse_args([]))
+    assert (default.gateway_status, default.unavailable_routes) == (None, ())
+    assert default.gateway_429_retry_after is False
+    # The flags that start a subprocess sandbox reproduce a configuration exactly.
+    assert config_from_args(build_parser().parse_args(config_to_args(cfg))) == cfg
+    assert config_from_args(build_parser().parse_args(config_to_args(default))) == default
+
+
+def test_cli_environment_variables_of_the_new_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "GATEWAY_AFTER_CREATE": "3",
+        "GATEWAY_STATUS": "none",
+        "OUTAGE": "2",
+        "UNAVAILABLE_ROUTES": "POST /api/v1/number-lookups",
+        "GATEWAY_429": "1",
+        "GATEWAY_429_RETRY_AFTER": "1",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv("MSGFLASH_SANDBOX_" + name, value)
+    cfg = config_from_args(build_parser().parse_args([]))
+    assert (cfg.gateway_after_create, cfg.gateway_status, cfg.outage, cfg.gateway_429) == (3, None, 2.0, 1.0)
+    assert cfg.unavailable_routes == ("POST /api/v1/number-lookups",) and cfg.gateway_429_retry_after is True
+    assert config_from_args(build_parser().parse_args(["--outage", "1"])).outage == 1  # flags win
+
+
+def test_cli_refuses_a_bad_new_switch(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--port", "0", "--unavailable-routes", "list_lookups"])
+    assert info.value.code == 2
+    assert "unavailable_routes: unknown route 'list_lookups'" in capsys.readouterr().err
+
+
+def test_banner_shows_the_new_switches() -> None:
+    cfg = config_from_args(build_parser().parse_args(GATEWAY_FLAGS))
+    faults = next(line for line in banner(cfg, "http://127.0.0.1:1").splitlines() if "faults" in line)
+    assert "gateway_after_create=2" in faults and "gateway_429_retry_after=on" in faults
+    assert "unavailable_routes='GET /api/v1/number-lookups,/api/v1/me'" in faults
+
+
+def test_subprocess_sandbox_gets_the_new_switches() -> None:
+    with running_sandbox(
+        subprocess=True,
+        rate_limit=0,
+        gateway_after_create=1,
+        unavailable_routes=["GET /api/v1/me"],
+    ) as sb:
+        f = sb.faults()
+        assert (f["gateway_after_create"], f["unavailable_routes"]) == (1, ["GET /api/v1/me"])
+        r = requests.get(sb.api_url + "/me", headers=sb.headers(), timeout=5)
+        assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_provider_msgflash.sandbox import (
@@ -14,6 +16,7 @@ from airflow_provider_msgflash.sandbox import (
     SandboxConfig,
     SandboxHandle,
     key_fingerprint,
+    running_sandbox,
 )
 
 
@@ -83,3 +86,62 @@ def test_pace_presets_and_numbers(sb: SandboxHandle) -> None:
     with pytest.raises(TypeError):
         sb.set_faults(nonsense=1)
     assert set(sb.faults()) >= set(FAULT_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "says"),
+    [
+        ("gateway_after_create", -1, "gateway_after_create must be a whole number of at least 0"),
+        ("gateway_after_create", 1.5, "gateway_after_create must be a whole number"),
+        ("gateway_status", 500, "gateway_status must be 502, 503, 504 or null"),
+        ("gateway_status", "502", "gateway_status must be 502, 503, 504 or null"),
+        ("outage", -1, "outage must be a number of seconds from 0 to 3600"),
+        ("outage", "long", "outage must be a number of seconds"),
+        ("unavailable_routes", ["list_lookups"], "unavailable_routes: unknown route 'list_lookups'"),
+        ("unavailable_routes", "DELETE /api/v1/instances", "unavailable_routes: unknown route"),
+        ("unavailable_routes", [5], "unavailable_routes must be a list of route labels"),
+        ("gateway_429", 4000, "gateway_429 must be a number of seconds from 0 to 3600"),
+        ("gateway_429_retry_after", "yes", "gateway_429_retry_after must be true or false"),
+    ],
+)
+def test_each_new_switch_is_checked_with_an_error_naming_it(
+    sb: SandboxHandle, name: str, bad: object, says: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        SandboxConfig().replace(**{name: bad})
+    with pytest.raises(SandboxAdminError) as info:
+        sb.set_faults(**{name: bad})
+    assert info.value.status == 400 and says in str(info.value)
+    assert info.value.code == "VALIDATION_ERROR"
+    before = sb.faults()
+    with pytest.raises(SandboxAdminError):
+        sb.set_faults(error_rate=0.5, **{name: bad})  # all or nothing
+    assert sb.faults()["error_rate"] == before["error_rate"] == 0
+
+
+def test_every_switch_is_visible_settable_at_start_and_reset() -> None:
+    new = {
+        "gateway_after_create": 2,
+        "gateway_status": 503,
+        "outage": 0.0,
+        "unavailable_routes": ["GET /api/v1/contacts"],
+        "gateway_429": 0.0,
+        "gateway_429_retry_after": True,
+    }
+    assert set(new) <= set(FAULT_FIELDS)
+    with running_sandbox(rate_limit=0, **new) as sb:
+        assert {n: sb.faults()[n] for n in new} == new
+        sb.set_faults(gateway_after_create=0, unavailable_routes="", gateway_status=None)
+        changed = sb.faults()
+        assert (changed["gateway_after_create"], changed["unavailable_routes"]) == (0, [])
+        assert changed["gateway_status"] is None
+        sb.reset()  # keeps the switches as they are
+        assert sb.faults()["gateway_after_create"] == 0
+        sb.reset(faults=True)  # back to the starting ones
+        assert {n: sb.faults()[n] for n in new} == new
+        assert sb.admin("GET", "config")["unavailable_routes"] == ["GET /api/v1/contacts"]
+
+
+def test_unavailable_routes_are_read_from_a_string_and_normalised() -> None:
+    cfg = SandboxConfig(unavailable_routes="get /api/v1/number-lookups, /api/v1/me,,GET /api/v1/number-lookups")
+    assert cfg.unavailable_routes == ("GET /api/v1/number-lookups", "/api/v1/me")
