@@ -13,7 +13,7 @@ from airflow_provider_msgflash.sandbox import rules
 from airflow_provider_msgflash.sandbox.config import FAULT_FIELDS
 from airflow_provider_msgflash.sandbox.errors import validation_error
 from airflow_provider_msgflash.sandbox.routes import state_of
-from airflow_provider_msgflash.sandbox.schemas import HealthBody, KeyBody, StatusBody
+from airflow_provider_msgflash.sandbox.schemas import HealthBody, KeyBody, OtherLookupBody, StatusBody
 from airflow_provider_msgflash.sandbox.state import SandboxState
 
 
@@ -76,6 +76,10 @@ def _switches(admin: APIRouter) -> None:
     @admin.post("/instances/{ref}/health")
     async def set_instance_health(request: Request, ref: str, body: HealthBody) -> JSONResponse:
         return ok(state_of(request).instances.set_health(ref, body.safetyScore, body.safetyState))
+
+    @admin.post("/lookups")
+    async def create_other_lookup(request: Request, body: OtherLookupBody) -> JSONResponse:
+        return ok(state_of(request).create_other_lookup(body.instance, body.numbers))
 
     @admin.post("/keys")
     async def keys(request: Request, body: KeyBody) -> JSONResponse:

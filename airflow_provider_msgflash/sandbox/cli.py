@@ -139,7 +139,10 @@ def _fault_args(f: argparse._ArgumentGroup) -> None:
     add("--latency", float, 0, "seconds added per answer")
     add("--latency-jitter", float, 0, "up to more s")
     add("--fail-lookups", int, 0, "next N async fail")
+    add("--fail-error", str, None, "'CODE: message' the failed lookups carry")
     add("--stall-lookups", int, 0, "next N async stall")
+    add("--stall-seconds", float, 0, "a stall lasts S seconds, then the lookup goes on (0: forever)")
+    add("--disconnect-during-lookup", int, 0, "next N async disconnect their instance halfway and fail")
     add("--drop-rate", float, 0, "fraction of dropped")
     add("--storm-429", float, 0, "seconds of 429 only")
     add("--gateway-429", float, 0, "seconds of a gateway's 429 HTML page only (no envelope)")
@@ -153,6 +156,7 @@ def _fault_args(f: argparse._ArgumentGroup) -> None:
     add("--gateway-status", _quota, None, "502, 503 or 504 for those (default: in turn)")
     add("--outage", float, 0, "seconds of a gateway 503 on every API request, unprocessed")
     add("--unavailable-routes", str, "", "comma-separated routes ('GET /api/v1/number-lookups') answered 503")
+    add("--busy-account", int, 0, "N lookups of other clients after each lookup created")
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -36,6 +37,7 @@ _ROUTE_TEMPLATES = frozenset(label.split(" ", 1)[1] for label in ROUTE_LABELS)
 GATEWAY_STATUSES = (502, 503, 504)
 #: Switches that open a window of that many seconds (from start, or from the ``set_faults`` call).
 WINDOW_SWITCHES = ("storm_429", "outage", "gateway_429")
+_SERVICE_ERROR_RE = re.compile(r"[A-Z][A-Z0-9_]*: \S.*")
 
 
 def _fraction(name: str, v: Any) -> float:
@@ -50,13 +52,16 @@ def _seconds(name: str, v: Any, cap: float = 3600.0) -> float:
     return float(v)
 
 
-def _count(name: str, v: Any, *, optional: bool = False) -> int | None:
+def _count(name: str, v: Any, *, optional: bool = False, cap: int = 10**12) -> int | None:
     if v is None and optional:
         return None
     if isinstance(v, float) and v.is_integer():
         v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 10**12:
-        raise ValueError(f"{name} must be a whole number of at least 0{' or null' if optional else ''}, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > cap:
+        most = f" and at most {cap}" if cap < 10**12 else ""
+        raise ValueError(
+            f"{name} must be a whole number of at least 0{most}{' or null' if optional else ''}, got {v!r}"
+        )
     return v
 
 
@@ -93,6 +98,17 @@ def _routes(name: str, v: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(labels))
 
 
+def _service_error(name: str, v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str) or len(v) > 500 or not _SERVICE_ERROR_RE.fullmatch(v):
+        raise ValueError(
+            f"{name} must be 'CODE: message' (CODE in capitals, digits and _; one line, at most 500 characters), "
+            f"e.g. 'ACCOUNT_BLOCKED: The WhatsApp account behind this instance was blocked', or null, got {v!r}"
+        )
+    return v
+
+
 def _rate_limit(name: str, v: Any) -> int | None:
     return _count(name, 0 if v is None else v) or None
 
@@ -107,7 +123,10 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "latency": lambda n, v: _seconds(n, v, 60.0),
     "latency_jitter": lambda n, v: _seconds(n, v, 60.0),
     "fail_lookups": _count,
+    "fail_error": _service_error,
     "stall_lookups": _count,
+    "stall_seconds": _seconds,
+    "disconnect_during_lookup": _count,
     "drop_rate": _fraction,
     "storm_429": _seconds,
     "gateway_429": _seconds,
@@ -116,6 +135,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "gateway_status": _gateway_status,
     "outage": _seconds,
     "unavailable_routes": _routes,
+    "busy_account": lambda n, v: _count(n, v, cap=1000),
     "rate_limit": _rate_limit,
     "monthly_quota": lambda n, v: _count(n, v, optional=True),
     "pace": _pace,
@@ -150,7 +170,11 @@ class SandboxConfig:
     :param error_rate: fraction of API requests answered 500 ``INTERNAL_ERROR`` or 502 ``PROVIDER_*``.
     :param latency: seconds added to every API answer; ``latency_jitter`` adds up to that many more.
     :param fail_lookups: how many of the next async lookups end ``failed`` partway.
+    :param fail_error: the error those failed lookups carry, ``"CODE: message"`` (None: a provider timeout).
     :param stall_lookups: how many of the next async lookups stop progressing while ``processing``.
+    :param stall_seconds: how long a stalled lookup stands still before it resumes (0: forever).
+    :param disconnect_during_lookup: how many of the next async lookups disconnect their instance
+        halfway and end ``failed`` (``INSTANCE_DISCONNECTED``).
     :param drop_rate: fraction of API requests whose connection is closed without an answer.
     :param storm_429: for this many seconds every API request gets 429 ``API_RATE_LIMIT_EXCEEDED``.
     :param gateway_429: for this many seconds every API request gets a gateway's 429 HTML page (no
@@ -160,6 +184,8 @@ class SandboxConfig:
     :param outage: for this many seconds every API request gets a gateway's 503 HTML page, unprocessed.
     :param unavailable_routes: these routes (:data:`ROUTE_LABELS`) get a gateway's 503 HTML page,
         unprocessed.
+    :param busy_account: after each lookup created through the API, this many lookups of the same size
+        by "other clients" on the same instance (and one each of the size above and below).
     :param seed: seed of the random generator behind the fault switches (reproducible runs).
     :param access_log: log every request (uvicorn's access log).
     :param request_log_size: how many recent requests ``/_sandbox/requests`` keeps.
@@ -181,7 +207,10 @@ class SandboxConfig:
     latency: float = 0.0
     latency_jitter: float = 0.0
     fail_lookups: int = 0
+    fail_error: str | None = None
     stall_lookups: int = 0
+    stall_seconds: float = 0.0
+    disconnect_during_lookup: int = 0
     drop_rate: float = 0.0
     storm_429: float = 0.0
     gateway_429: float = 0.0
@@ -190,6 +219,7 @@ class SandboxConfig:
     gateway_status: int | None = None
     outage: float = 0.0
     unavailable_routes: tuple[str, ...] = ()
+    busy_account: int = 0
     seed: int | None = None
     access_log: bool = False
     request_log_size: int = 1000
@@ -247,7 +277,10 @@ class Faults:
     latency: float
     latency_jitter: float
     fail_lookups: int
+    fail_error: str | None
     stall_lookups: int
+    stall_seconds: float
+    disconnect_during_lookup: int
     drop_rate: float
     storm_429: float
     gateway_429: float
@@ -256,6 +289,7 @@ class Faults:
     gateway_status: int | None
     outage: float
     unavailable_routes: tuple[str, ...]
+    busy_account: int
     rate_limit: int | None
     monthly_quota: int | None
     pace: str | float

@@ -182,6 +182,14 @@ class SandboxHandle:
         result: list[str] = self.admin("POST", "config", {"dialect": body})["dialect"]
         return result
 
+    def create_lookup_as_other(self, instance: str, numbers: list[str]) -> dict[str, Any]:
+        """Create a lookup as another client of the account would (``POST /_sandbox/lookups``), on
+        ``instance`` (id or name, which must be connected): it behaves like any other lookup (sync under
+        100 numbers, else it progresses with the pace) and is listed, but no fault switch applies to it and
+        it is not in the request log. Returns its create answer (``lookupId``, ``mode``, ...)."""
+        result: dict[str, Any] = self.admin("POST", "lookups", {"instance": instance, "numbers": list(numbers)})
+        return result
+
     def set_instance_status(self, instance: str, status: str) -> dict[str, Any]:
         """Flip an instance (by id or name) to ``disconnected``, ``connecting`` or ``connected``."""
         ref = urllib.parse.quote(instance, safe="")

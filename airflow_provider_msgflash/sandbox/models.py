@@ -94,6 +94,12 @@ class Instance:
 
 @dataclass
 class Lookup:
+    """A number lookup. ``origin``: ``api`` (created through ``POST /api/v1/number-lookups``) or ``other``
+    (another client of the account: ``busy_account``, ``POST /_sandbox/lookups``). ``error`` is
+    ``"CODE: message"`` once failed. The planned faults: ``fail_at`` (fail once that many are checked,
+    with ``fail_error``, or disconnecting ``fail_instance``), ``stall_at`` (stand still once that many are
+    checked, for ``stall_for`` seconds, 0: forever; ``resume_at``: loop time it resumes)."""
+
     id: str
     seq: int
     mode: str
@@ -102,12 +108,17 @@ class Lookup:
     status: str
     created_at: float
     updated_at: float
+    origin: str = "api"
     completed_at: float | None = None
     checked: int = 0
     on_count: int = 0
     error: str | None = None
     fail_at: int | None = None
+    fail_error: str | None = None
+    fail_instance: Instance | None = field(default=None, repr=False)
     stall_at: int | None = None
+    stall_for: float = 0.0
+    resume_at: float | None = None
     valid: list[str] = field(default_factory=list, repr=False)
     invalid: list[str] = field(default_factory=list, repr=False)
     on_flags: list[bool] = field(default_factory=list, repr=False)

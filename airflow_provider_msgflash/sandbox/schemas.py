@@ -309,6 +309,13 @@ class HealthBody(BaseModel):
     safetyState: Literal["healthy", "warning", "at_risk"] | None = None
 
 
+class OtherLookupBody(BaseModel):
+    """``POST /_sandbox/lookups``: a lookup by another client of the account."""
+
+    instance: StrictStr = Field(min_length=1, description="The instance's id or name.")
+    numbers: list[StrictStr] = Field(min_length=1, max_length=rules.MAX_NUMBERS)
+
+
 class KeyBody(BaseModel):
     key: StrictStr = Field(min_length=1, max_length=500)
     action: Literal["add", "revoke"]

@@ -73,6 +73,11 @@ class SandboxState:
     def create_lookup(self, instance_id: str, numbers: list[str]) -> tuple[int, dict[str, Any]]:
         return self.engine.create(self.instances.get(instance_id), numbers)
 
+    def create_other_lookup(self, ref: str, numbers: list[str]) -> dict[str, Any]:
+        """A lookup by another client of the account on instance ``ref`` (id or name): like any other,
+        but no fault switch applies to it and no request is logged; its create answer."""
+        return self.engine.create(self.instances.find(ref), numbers, origin="other")[1]
+
     def import_contacts(self, lookup_id: str, tag: str) -> dict[str, Any]:
         lk = self.engine.get(lookup_id)
         if lk.status != "done":

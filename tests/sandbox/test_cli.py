@@ -167,15 +167,27 @@ GATEWAY_FLAGS = [
     "3",
     "--gateway-429-retry-after",
 ]
+LOOKUP_FLAGS = [
+    "--busy-account",
+    "4",
+    "--stall-seconds",
+    "2.5",
+    "--fail-error",
+    "ACCOUNT_BLOCKED: The WhatsApp account behind this instance was blocked",
+    "--disconnect-during-lookup",
+    "1",
+]
 
 
 def test_cli_flags_of_the_new_switches() -> None:
-    cfg = config_from_args(build_parser().parse_args(GATEWAY_FLAGS))
+    cfg = config_from_args(build_parser().parse_args([*GATEWAY_FLAGS, *LOOKUP_FLAGS]))
     assert (cfg.gateway_after_create, cfg.gateway_status, cfg.outage, cfg.gateway_429) == (2, 504, 1.5, 3.0)
     assert cfg.unavailable_routes == ("GET /api/v1/number-lookups", "/api/v1/me")
     assert cfg.gateway_429_retry_after is True
+    assert (cfg.busy_account, cfg.stall_seconds, cfg.disconnect_during_lookup) == (4, 2.5, 1)
+    assert cfg.fail_error == "ACCOUNT_BLOCKED: The WhatsApp account behind this instance was blocked"
     default = config_from_args(build_parser().parse_args([]))
-    assert (default.gateway_status, default.unavailable_routes) == (None, ())
+    assert (default.gateway_status, default.fail_error, default.unavailable_routes) == (None, None, ())
     assert default.gateway_429_retry_after is False
     # The flags that start a subprocess sandbox reproduce a configuration exactly.
     assert config_from_args(build_parser().parse_args(config_to_args(cfg))) == cfg
@@ -190,13 +202,23 @@ def test_cli_environment_variables_of_the_new_switches(monkeypatch: pytest.Monke
         "UNAVAILABLE_ROUTES": "POST /api/v1/number-lookups",
         "GATEWAY_429": "1",
         "GATEWAY_429_RETRY_AFTER": "1",
+        "BUSY_ACCOUNT": "7",
+        "STALL_SECONDS": "0.5",
+        "FAIL_ERROR": "PROVIDER_ERROR: gone",
+        "DISCONNECT_DURING_LOOKUP": "2",
     }
     for name, value in env.items():
         monkeypatch.setenv("MSGFLASH_SANDBOX_" + name, value)
     cfg = config_from_args(build_parser().parse_args([]))
     assert (cfg.gateway_after_create, cfg.gateway_status, cfg.outage, cfg.gateway_429) == (3, None, 2.0, 1.0)
     assert cfg.unavailable_routes == ("POST /api/v1/number-lookups",) and cfg.gateway_429_retry_after is True
-    assert config_from_args(build_parser().parse_args(["--outage", "1"])).outage == 1  # flags win
+    assert (cfg.busy_account, cfg.stall_seconds, cfg.fail_error, cfg.disconnect_during_lookup) == (
+        7,
+        0.5,
+        "PROVIDER_ERROR: gone",
+        2,
+    )
+    assert config_from_args(build_parser().parse_args(["--busy-account", "1"])).busy_account == 1  # flags win
 
 
 def test_cli_refuses_a_bad_new_switch(capsys: pytest.CaptureFixture[str]) -> None:
@@ -207,10 +229,11 @@ def test_cli_refuses_a_bad_new_switch(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_banner_shows_the_new_switches() -> None:
-    cfg = config_from_args(build_parser().parse_args(GATEWAY_FLAGS))
+    cfg = config_from_args(build_parser().parse_args([*GATEWAY_FLAGS, *LOOKUP_FLAGS]))
     faults = next(line for line in banner(cfg, "http://127.0.0.1:1").splitlines() if "faults" in line)
     assert "gateway_after_create=2" in faults and "gateway_429_retry_after=on" in faults
     assert "unavailable_routes='GET /api/v1/number-lookups,/api/v1/me'" in faults
+    assert "fail_error='ACCOUNT_BLOCKED: The WhatsApp" in faults and "busy_account=4" in faults
 
 
 def test_subprocess_sandbox_gets_the_new_switches() -> None:
@@ -219,8 +242,12 @@ def test_subprocess_sandbox_gets_the_new_switches() -> None:
         rate_limit=0,
         gateway_after_create=1,
         unavailable_routes=["GET /api/v1/me"],
+        busy_account=2,
+        fail_error="ACCOUNT_BLOCKED: blocked",
+        stall_seconds=1.0,
     ) as sb:
         f = sb.faults()
-        assert (f["gateway_after_create"], f["unavailable_routes"]) == (1, ["GET /api/v1/me"])
+        assert (f["gateway_after_create"], f["unavailable_routes"], f["busy_account"]) == (1, ["GET /api/v1/me"], 2)
+        assert (f["fail_error"], f["stall_seconds"]) == ("ACCOUNT_BLOCKED: blocked", 1.0)
         r = requests.get(sb.api_url + "/me", headers=sb.headers(), timeout=5)
         assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")

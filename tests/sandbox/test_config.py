@@ -102,6 +102,10 @@ def test_pace_presets_and_numbers(sb: SandboxHandle) -> None:
         ("unavailable_routes", [5], "unavailable_routes must be a list of route labels"),
         ("gateway_429", 4000, "gateway_429 must be a number of seconds from 0 to 3600"),
         ("gateway_429_retry_after", "yes", "gateway_429_retry_after must be true or false"),
+        ("busy_account", 1001, "busy_account must be a whole number of at least 0 and at most 1000"),
+        ("stall_seconds", -0.5, "stall_seconds must be a number of seconds from 0 to 3600"),
+        ("fail_error", "blocked", "fail_error must be 'CODE: message'"),
+        ("disconnect_during_lookup", True, "disconnect_during_lookup must be a whole number"),
     ],
 )
 def test_each_new_switch_is_checked_with_an_error_naming_it(
@@ -127,14 +131,17 @@ def test_every_switch_is_visible_settable_at_start_and_reset() -> None:
         "unavailable_routes": ["GET /api/v1/contacts"],
         "gateway_429": 0.0,
         "gateway_429_retry_after": True,
+        "busy_account": 3,
+        "stall_seconds": 1.5,
+        "fail_error": "ACCOUNT_BLOCKED: blocked",
+        "disconnect_during_lookup": 1,
     }
     assert set(new) <= set(FAULT_FIELDS)
     with running_sandbox(rate_limit=0, **new) as sb:
         assert {n: sb.faults()[n] for n in new} == new
-        sb.set_faults(gateway_after_create=0, unavailable_routes="", gateway_status=None)
+        sb.set_faults(gateway_after_create=0, unavailable_routes="", fail_error=None, gateway_status=None)
         changed = sb.faults()
-        assert (changed["gateway_after_create"], changed["unavailable_routes"]) == (0, [])
-        assert changed["gateway_status"] is None
+        assert (changed["gateway_after_create"], changed["unavailable_routes"], changed["fail_error"]) == (0, [], None)
         sb.reset()  # keeps the switches as they are
         assert sb.faults()["gateway_after_create"] == 0
         sb.reset(faults=True)  # back to the starting ones
