@@ -15,7 +15,7 @@ from airflow_provider_msgflash.sandbox import rules
 from airflow_provider_msgflash.sandbox.config import Faults
 from airflow_provider_msgflash.sandbox.errors import SandboxError, not_found
 from airflow_provider_msgflash.sandbox.models import ACTIVE, Instance, Lookup, iso
-from airflow_provider_msgflash.sandbox.paging import page, paged
+from airflow_provider_msgflash.sandbox.paging import numbered, page, paged
 
 #: The numbers of other clients' lookups: ``+4177`` and a counter (never one of the client's numbers).
 OTHER_NUMBERS_PREFIX = "+4177"
@@ -221,6 +221,12 @@ class LookupEngine:
         """Newest first: ``{lookups, nextCursor, hasMore}``."""
         chosen, nxt = page("lookups", self.lookups.values(), lambda lk: ("", lk.seq), True, cursor, limit)
         return paged("lookups", [lk.list_view() for lk in chosen], nxt)
+
+    def numbered_page(self, limit: int, page_no: int) -> dict[str, Any]:
+        """Newest first, by page number (1-based): ``{lookups, page, totalPages, total}``."""
+        newest_first = sorted(self.lookups.values(), key=lambda lk: lk.seq, reverse=True)
+        chosen, meta = numbered(newest_first, page_no, limit)
+        return {"lookups": [lk.list_view() for lk in chosen], **meta}
 
     def cancel(self, lookup_id: str) -> dict[str, Any]:
         lk = self.get(lookup_id)

@@ -34,6 +34,12 @@ RECOMMENDATIONS: dict[str, list[tuple[str, str]]] = {
 RECOMMENDATION_CODES = {message: code for pairs in RECOMMENDATIONS.values() for code, message in pairs}
 
 
+def split_error(text: str) -> tuple[str, str]:
+    """``(code, message)`` of a lookup's canonical ``error``, ``"CODE: message"``."""
+    code, _, message = text.partition(": ")
+    return code, message
+
+
 def iso(t: float | None) -> str | None:
     """``2026-04-01T09:00:00.000Z`` (UTC, milliseconds), as the API writes times."""
     if t is None:

@@ -1,4 +1,5 @@
-"""Cursor paging for the list routes: opaque cursors bound to one list (and sort order)."""
+"""Paging for the list routes: opaque cursors bound to one list (and sort order); page numbers (the
+``list-page-numbers`` dialect)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,11 @@ def page(
 def paged(things: str, chosen: list[dict[str, Any]], nxt: str | None) -> dict[str, Any]:
     """The documented list shape: ``{<things>: [...], nextCursor, hasMore}``."""
     return {things: chosen, "nextCursor": nxt, "hasMore": nxt is not None}
+
+
+def numbered(ordered: list[T], page_no: int, size: int) -> tuple[list[T], dict[str, int]]:
+    """Page ``page_no`` (1-based) of ``ordered`` in pages of ``size``, and ``{page, totalPages, total}``
+    (a page past the last one is empty)."""
+    start = (page_no - 1) * size
+    total = len(ordered)
+    return ordered[start : start + size], {"page": page_no, "totalPages": -(-total // size), "total": total}

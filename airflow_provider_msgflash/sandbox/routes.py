@@ -19,6 +19,7 @@ API_PREFIX = "/api/v1"
 #: Where the guard leaves the authenticated :class:`~airflow_provider_msgflash.sandbox.keys.Caller`.
 CALLER_SCOPE_KEY = "msgflash_sandbox.caller"
 F = TypeVar("F", bound=Callable[..., Any])
+_LookupLimit = Annotated[int, Query(ge=1, le=100)]
 Data = dict[str, Any]
 
 _ERRORS = {
@@ -112,21 +113,34 @@ def _lookups(api: APIRouter, d: DialectSet, m: s.ResponseModels) -> None:
         response.status_code, data = state_of(request).create_lookup(body.instanceId, body.numbers)
         return {"data": data}
 
-    @route(api, "GET", "/number-lookups", m.lookup_page, 400, tag=tag, summary="List lookups, newest first")
-    async def list_number_lookups(
-        request: Request,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Query(max_length=1000)] = None,
-    ) -> Data:
-        return {"data": d.shape("lookups", state_of(request).engine.list_page(limit, cursor))}
-
     @route(api, "GET", "/number-lookups/{id}", m.lookup, 404, tag=tag, summary="A lookup, with result once done")
     async def get_number_lookup(request: Request, id: str) -> Data:
         return {"data": d.shape("lookup", state_of(request).engine.get(id).detail_view())}
 
-    @route(api, "GET", "/number-lookups/{id}/progress", s.LookupProgressOut, 404, tag=tag, summary="Progress")
+    @route(api, "GET", "/number-lookups/{id}/progress", m.progress, 404, tag=tag, summary="Progress")
     async def get_number_lookup_progress(request: Request, id: str) -> Data:
         return {"data": d.shape("progress", state_of(request).engine.get(id).progress_view())}
+
+
+def _lookup_list(api: APIRouter, d: DialectSet, m: s.ResponseModels) -> None:
+    """``GET /number-lookups``: by ``cursor`` (canonical), or by ``page`` number (``list-page-numbers``);
+    pages of ``limit`` lookups (``list-short-pages``: shorter)."""
+    tag = "number-lookups"
+    if d.page_numbers:
+
+        @route(api, "GET", "/number-lookups", m.lookup_page, 400, tag=tag, summary="Lookups, newest first, by page")
+        async def list_number_lookups_by_page(
+            request: Request, limit: _LookupLimit = 20, page: Annotated[int, Query(ge=1, le=10**9)] = 1
+        ) -> Data:
+            return {"data": d.shape("lookups", state_of(request).engine.numbered_page(d.page_size(limit), page))}
+
+        return
+
+    @route(api, "GET", "/number-lookups", m.lookup_page, 400, tag=tag, summary="List lookups, newest first")
+    async def list_number_lookups(
+        request: Request, limit: _LookupLimit = 20, cursor: Annotated[str | None, Query(max_length=1000)] = None
+    ) -> Data:
+        return {"data": d.shape("lookups", state_of(request).engine.list_page(d.page_size(limit), cursor))}
 
 
 def _lookup_actions(api: APIRouter, d: DialectSet, m: s.ResponseModels) -> None:
@@ -187,6 +201,6 @@ def api_router(dialects: DialectSet) -> APIRouter:
     """Every MsgFlash route, under ``/api/v1``, answering in ``dialects`` (none: the canonical shapes)."""
     api = APIRouter(prefix=API_PREFIX, redirect_slashes=False)
     models = s.response_models(dialects.names)
-    for group in (_instances, _lookups, _lookup_actions, _contacts_and_account):
+    for group in (_instances, _lookups, _lookup_list, _lookup_actions, _contacts_and_account):
         group(api, dialects, models)
     return api

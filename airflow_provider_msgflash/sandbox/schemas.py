@@ -17,6 +17,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 
 from airflow_provider_msgflash.sandbox import rules
+from airflow_provider_msgflash.sandbox.dialects import RENAMED_CURSOR
 
 T = TypeVar("T")
 
@@ -145,6 +146,13 @@ class LookupResultObjects(Out):
     invalid: list[NumberObject]
 
 
+class LookupErrorObject(Out):
+    """A lookup's ``error`` as an object (dialect ``error-object``); canonical: ``"CODE: message"``."""
+
+    code: str
+    message: str
+
+
 class ImportOut(Out):
     """``POST /number-lookups/{id}/import-contacts``, canonical (assumed)."""
 
@@ -208,14 +216,29 @@ class ResponseModels:
     """The models of the answers dialects may change; every other route has one fixed model."""
 
     health: Any
+    progress: Any
     lookup: Any
     lookup_page: Any
     import_: Any
 
 
+def _progress_fields(chosen: set[str]) -> dict[str, Any]:
+    """The documented progress fields, ``error`` in the shape of the dialect in force."""
+    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in LookupProgressOut.model_fields.items()}
+    if "error-object" in chosen:
+        fields["error"] = (LookupErrorObject | None, ...)
+    return fields
+
+
+def _progress(chosen: set[str]) -> Any:
+    if "error-object" not in chosen:
+        return LookupProgressOut
+    return create_model("LookupProgressErrorObjectOut", __base__=Out, **_progress_fields(chosen))
+
+
 def _lookup_item(chosen: set[str]) -> Any:
     """A lookup as listed (assumed): the documented progress fields, ``mode`` and ``instanceId``."""
-    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in LookupProgressOut.model_fields.items()}
+    fields = _progress_fields(chosen)
     if "updated-missing" in chosen:
         del fields["updatedAt"]
     if "no-mode" not in chosen:
@@ -225,11 +248,19 @@ def _lookup_item(chosen: set[str]) -> Any:
 
 
 def _lookup_page(chosen: set[str], item: Any) -> Any:
+    """A page of the lookup list: its key (``lookups``, ``items``), then cursor paging (``nextCursor`` or
+    ``nextPageToken``, ``hasMore`` unless ``list-no-has-more``) or page numbers; or a plain array."""
     if "list-array" in chosen:
         return list[item]  # type: ignore[valid-type]
     key = "items" if "list-items" in chosen else "lookups"
     name = "LookupItemsPageOut" if key == "items" else "LookupPageOut"
-    fields: dict[str, Any] = {key: (list[item], ...), "nextCursor": (str | None, ...), "hasMore": (bool, ...)}  # type: ignore[valid-type]
+    fields: dict[str, Any] = {key: (list[item], ...)}  # type: ignore[valid-type]
+    if "list-page-numbers" in chosen:
+        fields.update(page=(int, ...), totalPages=(int, ...), total=(int, ...))
+    else:
+        fields[RENAMED_CURSOR if "list-cursor-renamed" in chosen else "nextCursor"] = (str | None, ...)
+        if "list-no-has-more" not in chosen:
+            fields["hasMore"] = (bool, ...)
     return create_model(name, __base__=Out, **fields)
 
 
@@ -242,6 +273,7 @@ def response_models(names: Iterable[str]) -> ResponseModels:
     imports = {"import-counts": ImportCountsOut, "import-summary": ImportSummaryOut}
     return ResponseModels(
         health=InstanceHealthObjectsOut if "health-objects" in chosen else InstanceHealthOut,
+        progress=_progress(chosen),
         lookup=lookup,
         lookup_page=_lookup_page(chosen, item),
         import_=next((m for n, m in imports.items() if n in chosen), ImportOut),

@@ -21,7 +21,7 @@ from airflow_provider_msgflash.sandbox import (
     normalize_number,
     running_sandbox,
 )
-from airflow_provider_msgflash.sandbox.dialects import CLOCK_SKEW, parse_dialect
+from airflow_provider_msgflash.sandbox.dialects import CLOCK_SKEW, SHORT_PAGE, parse_dialect
 from airflow_provider_msgflash.sandbox.models import Lookup
 from airflow_provider_msgflash.sandbox.seeds import SEED_CREATED
 from tests.sandbox.sandbox_testkit import PROGRESS_FIELDS, Api, assert_consistent, error_of, nums, wait_status
@@ -51,6 +51,8 @@ def test_parse_dialect() -> None:
         "updated-now",
         "no-mode",
         "result-objects",
+        "error-object",
+        "list-short-pages",
         "list-items",
         "health-objects",
         "import-counts",
@@ -61,6 +63,11 @@ def test_parse_dialect() -> None:
         "updated-missing",
         "no-mode",
         "result-objects",
+        "error-object",
+        "list-short-pages",
+        "list-cursor-renamed",
+        "list-no-has-more",
+        "list-page-numbers",
         "list-items",
         "list-array",
         "health-objects",
@@ -75,6 +82,15 @@ def test_parse_dialect() -> None:
         parse_dialect("list-array,list-items")
     with pytest.raises(ValueError, match="clock-ahead and clock-behind"):
         parse_dialect("all,clock-behind")
+    with pytest.raises(ValueError, match="list-short-pages and list-page-numbers are two shapes of the same thing"):
+        parse_dialect("list-page-numbers,list-short-pages")
+    with pytest.raises(ValueError, match="list-array cannot be combined with list-cursor-renamed: it has no paging"):
+        parse_dialect("list-array,list-cursor-renamed")
+    assert parse_dialect("list-items,list-page-numbers,error-object") == (
+        "error-object",
+        "list-page-numbers",
+        "list-items",
+    )
     with pytest.raises(ValueError, match="dialect"):
         SandboxConfig(dialect="nonsense")
     assert SandboxConfig(dialect="all,").dialect == ALL_DIALECTS
@@ -118,6 +134,91 @@ def test_list_items_lose_mode_and_updated_at_in_those_dialects(api: Api, sb: San
     sb.set_dialect("no-mode,updated-missing")
     (item,) = api.data("GET", "/number-lookups")["lookups"]
     assert item["id"] == lid and set(item) == LIST_ITEM_FIELDS - {"mode", "updatedAt"}
+
+
+# -- how the lookup list pages ----------------------------------------------------------------------
+def _walk(api: Api, cursor_key: str, limit: int, has_more: bool = True) -> list[list[str]]:
+    """Every page (ids) of the list, following ``cursor_key``; checks ``hasMore`` agrees when present."""
+    pages: list[list[str]] = []
+    cursor = None
+    for _ in range(30):
+        page = api.data("GET", "/number-lookups", params={"limit": limit, "cursor": cursor})
+        assert set(page) == {"lookups", cursor_key, *(["hasMore"] if has_more else [])}
+        pages.append([x["id"] for x in page["lookups"]])
+        cursor = page[cursor_key]
+        if has_more:
+            assert page["hasMore"] is (cursor is not None)
+        if cursor is None:
+            return pages
+    raise AssertionError("more than 30 pages")
+
+
+def test_list_short_pages(api: Api, sb: SandboxHandle, connected: str) -> None:
+    newest_first = [create(api, connected, nums(2)) for _ in range(20)][::-1]
+    sb.set_dialect("list-short-pages")
+    first = api.data("GET", "/number-lookups", params={"limit": 20})
+    assert len(first["lookups"]) == SHORT_PAGE < 20 and first["hasMore"] is True and first["nextCursor"]
+    pages = _walk(api, "nextCursor", 100)
+    assert [len(p) for p in pages] == [7, 7, 6] and [i for p in pages for i in p] == newest_first
+    assert [len(p) for p in _walk(api, "nextCursor", 5)] == [5, 5, 5, 5]  # a smaller limit is kept
+
+
+def test_list_cursor_renamed(api: Api, sb: SandboxHandle, connected: str) -> None:
+    newest_first = [create(api, connected, nums(2)) for _ in range(12)][::-1]
+    sb.set_dialect("list-cursor-renamed")
+    pages = _walk(api, "nextPageToken", 5)  # the request parameter is still cursor
+    assert [i for p in pages for i in p] == newest_first and len(pages) == 3
+
+
+def test_list_no_has_more(api: Api, sb: SandboxHandle, connected: str) -> None:
+    newest_first = [create(api, connected, nums(2)) for _ in range(12)][::-1]
+    sb.set_dialect("list-no-has-more")
+    pages = _walk(api, "nextCursor", 5, has_more=False)
+    assert [i for p in pages for i in p] == newest_first and len(pages) == 3
+
+
+def test_list_page_numbers(api: Api, sb: SandboxHandle, connected: str) -> None:
+    newest_first = [create(api, connected, nums(2)) for _ in range(17)][::-1]
+    sb.set_dialect("list-page-numbers")
+    first = api.data("GET", "/number-lookups", params={"limit": 5})
+    assert set(first) == {"lookups", "page", "totalPages", "total"}
+    assert (first["page"], first["totalPages"], first["total"]) == (1, 4, 17)
+    assert all(set(x) == LIST_ITEM_FIELDS for x in first["lookups"])
+    walked: list[str] = []
+    for number in range(1, first["totalPages"] + 1):
+        page = api.data("GET", "/number-lookups", params={"page": number, "limit": 5})
+        assert (page["page"], page["totalPages"], page["total"]) == (number, 4, 17)
+        walked += [x["id"] for x in page["lookups"]]
+    assert walked == newest_first  # walking pages by number reaches every lookup
+    ignored = api.data("GET", "/number-lookups", params={"limit": 5, "cursor": "anything"})
+    assert ignored == first  # no cursor in this dialect: ignored, page 1
+    past = api.data("GET", "/number-lookups", params={"page": 9, "limit": 5})
+    assert (past["lookups"], past["page"], past["totalPages"]) == ([], 9, 4)
+    assert len(api.data("GET", "/number-lookups")["lookups"]) == 17  # limit 20 by default
+    for bad in (0, -1, "x"):
+        err = error_of(api.get("/number-lookups", params={"page": bad}), 400, "VALIDATION_ERROR")
+        assert "page" in err["message"]
+
+
+def test_list_page_numbers_under_items(api: Api, sb: SandboxHandle, connected: str) -> None:
+    lid = create(api, connected, nums(2))
+    sb.set_dialect("list-page-numbers,list-items")
+    page = api.data("GET", "/number-lookups")
+    assert [x["id"] for x in page.pop("items")] == [lid] and page == {"page": 1, "totalPages": 1, "total": 1}
+    assert api.data("GET", "/number-lookups", params={"page": 2})["items"] == []
+
+
+def test_empty_list_in_each_paging_dialect(api: Api, sb: SandboxHandle) -> None:
+    expected = {
+        "list-short-pages": {"lookups": [], "nextCursor": None, "hasMore": False},
+        "list-cursor-renamed": {"lookups": [], "nextPageToken": None, "hasMore": False},
+        "list-no-has-more": {"lookups": [], "nextCursor": None},
+        "list-page-numbers": {"lookups": [], "page": 1, "totalPages": 0, "total": 0},
+    }
+    assert set(expected) == {n for n, d in DIALECTS.items() if d.group == "paging"}
+    for name, answer in expected.items():
+        sb.set_dialect(name)
+        assert api.data("GET", "/number-lookups") == answer
 
 
 # -- the lookup detail ------------------------------------------------------------------------------
@@ -165,6 +266,29 @@ def test_detail_without_a_field(api: Api, sb: SandboxHandle, connected: str, dia
     detail = api.data("GET", f"/number-lookups/{lid}")
     assert set(detail) == (LIST_ITEM_FIELDS | {"result"}) - {gone}
     assert set(api.data("GET", f"/number-lookups/{lid}/progress")) == PROGRESS_FIELDS  # documented: unchanged
+
+
+# -- a lookup's error -------------------------------------------------------------------------------
+def test_error_canonical_string_and_error_object(api: Api, sb: SandboxHandle, connected: str) -> None:
+    sb.set_faults(fail_lookups=1, fail_error="ACCOUNT_BLOCKED: The account was blocked", pace=0)
+    failed = create(api, connected, nums(100))
+    ok = create(api, connected, nums(3))
+    canonical = api.data("GET", f"/number-lookups/{failed}/progress")["error"]
+    assert canonical == "ACCOUNT_BLOCKED: The account was blocked"
+    sb.set_dialect("error-object")
+    expected = {"code": "ACCOUNT_BLOCKED", "message": "The account was blocked"}
+    assert api.data("GET", f"/number-lookups/{failed}/progress")["error"] == expected
+    assert api.data("GET", f"/number-lookups/{failed}")["error"] == expected
+    listed = api.data("GET", "/number-lookups")["lookups"]
+    assert [x["error"] for x in listed] == [None, expected]
+    assert api.data("GET", f"/number-lookups/{ok}/progress")["error"] is None  # no error: still null
+    sb.set_faults(fail_lookups=1, fail_error=None)
+    default = api.data("GET", f"/number-lookups/{create(api, connected, nums(100))}/progress")["error"]
+    assert default["code"] == "PROVIDER_TIMEOUT" and "stopped answering" in default["message"]
+    sb.set_faults(disconnect_during_lookup=1)
+    gone = api.data("GET", f"/number-lookups/{create(api, connected, nums(100))}/progress")["error"]
+    assert gone["code"] == "INSTANCE_DISCONNECTED" and connected in gone["message"]
+    assert sb.state()["lookups"][0]["error"] == "ACCOUNT_BLOCKED: The account was blocked"  # admin: canonical
 
 
 # -- timestamps -------------------------------------------------------------------------------------
@@ -255,14 +379,24 @@ def test_health_objects(api: Api, sb: SandboxHandle) -> None:
 # -- all, switching, models, OpenAPI -----------------------------------------------------------------
 def test_all_combines_one_of_each_group(api: Api, sb: SandboxHandle, connected: str) -> None:
     assert sb.set_dialect("all") == list(ALL_DIALECTS)
+    sb.set_faults(fail_lookups=1, pace=0)
+    failed = create(api, connected, nums(100))
     lid = create(api, connected, nums(4))
-    (item,) = api.data("GET", "/number-lookups")["items"]
+    page = api.data("GET", "/number-lookups")
+    assert set(page) == {"items", "nextCursor", "hasMore"}  # list-items, cursor paging (list-short-pages)
+    item = page["items"][0]
     assert "mode" not in item and item["id"] == lid
+    assert page["items"][1]["error"]["code"] == "PROVIDER_TIMEOUT"  # error-object
+    assert api.data("GET", f"/number-lookups/{failed}/progress")["error"]["code"] == "PROVIDER_TIMEOUT"
     detail = api.data("GET", f"/number-lookups/{lid}")
     assert detail["result"]["onWhatsApp"] == [{"number": "+41795550000"}, {"number": "+41795550002"}]
     assert epoch(detail["createdAt"]) - time.time() == pytest.approx(CLOCK_SKEW, abs=30)
     assert "importedCount" in api.data("POST", f"/number-lookups/{lid}/import-contacts", json={"tag": "t"})
     assert api.data("GET", f"/instances/{connected}/health")["safetyScore"] == {"value": 92, "max": 100}
+    for _ in range(10):
+        create(api, connected, nums(2))
+    short = api.data("GET", "/number-lookups", params={"limit": 20})
+    assert len(short["items"]) == SHORT_PAGE and short["hasMore"] is True  # list-short-pages
 
 
 def test_switch_while_running_and_reset(api: Api, sb: SandboxHandle) -> None:
@@ -314,6 +448,9 @@ def test_the_canonical_model_refuses_a_dialect_shape(
         ("list-items", "LookupItemsPageOut", "items"),
         ("health-objects", "InstanceHealthObjectsOut", "safetyScore"),
         ("import-summary", "ImportSummaryOut", "summary"),
+        ("list-page-numbers", "LookupPageOut", "totalPages"),
+        ("list-cursor-renamed", "LookupPageOut", "nextPageToken"),
+        ("error-object", "LookupProgressErrorObjectOut", "error"),
     ],
 )
 def test_openapi_publishes_the_models_in_force(
@@ -331,3 +468,13 @@ def test_subprocess_sandbox_gets_the_dialect() -> None:
         api = Api(other)
         assert api.data("GET", "/number-lookups") == []
         api.close()
+
+
+@pytest.mark.parametrize(
+    ("dialect", "params"), [("none", {"limit", "cursor"}), ("list-page-numbers", {"limit", "page"})]
+)
+def test_openapi_publishes_the_list_parameters_in_force(api: Api, sb: SandboxHandle, dialect: str, params: set) -> None:
+    sb.set_dialect(dialect)
+    doc = api.session.get(sb.base_url + "/openapi.json", timeout=10).json()
+    listed = doc["paths"]["/api/v1/number-lookups"]["get"]["parameters"]
+    assert {p["name"] for p in listed} == params

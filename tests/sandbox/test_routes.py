@@ -207,7 +207,11 @@ def test_unknown_lookup_is_lookup_not_found(api: Api) -> None:
     ("params", "field"),
     [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "x"}, "limit"), ({"cursor": "nope"}, "cursor")],
 )
-def test_list_lookups_bad_parameters(api: Api, params: dict[str, Any], field: str) -> None:
+def test_list_lookups_bad_parameters(api: Api, each_dialect: str, params: dict[str, Any], field: str) -> None:
+    if field == "cursor" and each_dialect == "list-page-numbers":
+        # That dialect pages by number and ignores cursor (test_dialects.py checks its page parameter).
+        assert api.get("/number-lookups", params=params).status_code == 200
+        return
     err = error_of(api.get("/number-lookups", params=params), 400, "VALIDATION_ERROR")
     assert field in err["message"]
 
