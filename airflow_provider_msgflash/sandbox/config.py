@@ -203,22 +203,26 @@ class SandboxConfig:
     rate_limit: int | None = 10
     monthly_quota: int | None = None
     warmup_delay: float = 3.0
+    # faults of the API's answers
     error_rate: float = 0.0
     latency: float = 0.0
     latency_jitter: float = 0.0
+    drop_rate: float = 0.0
+    storm_429: float = 0.0
+    # a gateway in front of the API
+    outage: float = 0.0
+    unavailable_routes: tuple[str, ...] = ()
+    gateway_429: float = 0.0
+    gateway_429_retry_after: bool = False
+    gateway_after_create: int = 0
+    gateway_status: int | None = None
+    # faults of the next async lookups
     fail_lookups: int = 0
     fail_error: str | None = None
     stall_lookups: int = 0
     stall_seconds: float = 0.0
     disconnect_during_lookup: int = 0
-    drop_rate: float = 0.0
-    storm_429: float = 0.0
-    gateway_429: float = 0.0
-    gateway_429_retry_after: bool = False
-    gateway_after_create: int = 0
-    gateway_status: int | None = None
-    outage: float = 0.0
-    unavailable_routes: tuple[str, ...] = ()
+    # other clients of the account
     busy_account: int = 0
     seed: int | None = None
     access_log: bool = False
