@@ -16,11 +16,15 @@ from typing import Any
 
 from airflow_provider_msgflash.arguments import is_template
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashHook
-from airflow_provider_msgflash.version_compat import BaseOperator
+from airflow_provider_msgflash.version_compat import AIRFLOW_HAS_RETRY_POLICIES, BaseOperator
 
 
 class MsgFlashBaseOperator(BaseOperator):
     """Base of every MsgFlash operator and sensor (not used directly).
+
+    On Airflow 3.3+ every MsgFlash task gets :class:`~airflow_provider_msgflash.retry_policy.MsgFlashRetryPolicy`
+    unless given a ``retry_policy`` of its own (``retry_policy=None`` turns it off): final errors fail at once,
+    a 429 is retried after the delay MsgFlash asked for, transient errors use the task's ``retries``.
 
     :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated where the subclass
         lists it in ``template_fields``.
@@ -30,6 +34,10 @@ class MsgFlashBaseOperator(BaseOperator):
     ui_fgcolor = "#FFFFFF"
 
     def __init__(self, *, msgflash_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        if AIRFLOW_HAS_RETRY_POLICIES and "retry_policy" not in kwargs:
+            from airflow_provider_msgflash.retry_policy import MsgFlashRetryPolicy
+
+            kwargs["retry_policy"] = MsgFlashRetryPolicy()
         super().__init__(**kwargs)
         self.msgflash_conn_id = msgflash_conn_id
 

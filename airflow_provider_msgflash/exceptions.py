@@ -26,10 +26,15 @@ class MsgFlashError(AirflowException):
     :param status_code: the HTTP status, when the error came from an HTTP answer.
     :param details: the API's optional ``details`` list.
     :param request: ``"METHOD /path"`` of the request that failed.
+    :param retry_after: seconds the answer's ``Retry-After`` header asked to wait, when it had one.
     """
 
     #: Whether the request may succeed if simply sent again later.
     retryable: bool = False
+    #: Whether the request may have been processed although no success answer came back (a 5xx, a
+    #: gateway's page, a timeout, a dropped connection): a request that is not idempotent (creating a
+    #: lookup) is then looked for before it is sent again, never repeated blindly.
+    maybe_processed: bool = False
 
     def __init__(
         self,
@@ -39,12 +44,15 @@ class MsgFlashError(AirflowException):
         status_code: int | None = None,
         details: Any = None,
         request: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.message = message
         self.code = code
         self.status_code = status_code
         self.details = details
         self.request = request
+        #: Seconds the answer asked to wait before trying again (``Retry-After``), when it said.
+        self.retry_after = retry_after
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -101,23 +109,29 @@ class MsgFlashConflictError(MsgFlashError):
 
 
 class MsgFlashRateLimitError(MsgFlashError):
-    """429 ``API_RATE_LIMIT_EXCEEDED``: more than the allowed requests per second on one key."""
+    """429: more than the allowed requests per second on one key (``API_RATE_LIMIT_EXCEEDED``), or a
+    gateway in front of MsgFlash refusing the request. Never processed: always safe to send again."""
 
     retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kwargs)
 
 
 class MsgFlashQuotaExceededError(MsgFlashFinalError):
     """429 ``MONTHLY_API_REQUEST_QUOTA_EXCEEDED``: the monthly request quota is used up; never retried."""
 
 
+class MsgFlashQuotaResetError(MsgFlashError):
+    """429 ``MONTHLY_API_REQUEST_QUOTA_EXCEEDED`` with a known reset within the hour (``Retry-After``), on an
+    Airflow line with retry policies (3.3+): :class:`~airflow_provider_msgflash.retry_policy.MsgFlashRetryPolicy`
+    retries the task after that delay. Never sent again within the task (:attr:`retryable` is False)."""
+
+
 class MsgFlashServerError(MsgFlashError):
-    """5xx: MsgFlash or its WhatsApp provider failed (``INTERNAL_ERROR``, ``PROVIDER_*``)."""
+    """5xx: MsgFlash, its WhatsApp provider or a gateway in front of it failed (``INTERNAL_ERROR``,
+    ``PROVIDER_*``, a gateway's 502/503/504 page). A 5xx does not prove the request was refused: it may
+    have been processed before the error (:attr:`maybe_processed`)."""
 
     retryable = True
+    maybe_processed = True
 
 
 class MsgFlashConnectionError(MsgFlashError):
@@ -130,7 +144,7 @@ class MsgFlashConnectionError(MsgFlashError):
     retryable = True
 
     def __init__(self, message: str, *, maybe_sent: bool = True, **kwargs: Any) -> None:
-        self.maybe_sent = maybe_sent
+        self.maybe_sent = self.maybe_processed = maybe_sent
         if not maybe_sent and "Base URL" not in message:
             message += " (nothing was sent: check the connection's Base URL and that the service is reachable)"
         super().__init__(message, **kwargs)
@@ -158,6 +172,7 @@ __all__ = [
     "MsgFlashNotFoundError",
     "MsgFlashPermissionError",
     "MsgFlashQuotaExceededError",
+    "MsgFlashQuotaResetError",
     "MsgFlashRateLimitError",
     "MsgFlashServerError",
     "MsgFlashValidationError",

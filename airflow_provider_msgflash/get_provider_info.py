@@ -1,7 +1,7 @@
 """Provider metadata read by Airflow (entry point ``apache_airflow_provider``).
 
 Kept free of heavy imports: Airflow calls it while listing providers. The connection form comes from
-:mod:`airflow_provider_msgflash.connection_form`, its one declaration.
+:mod:`airflow_provider_msgflash.connection`, its one declaration.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_msgflash import __version__
-from airflow_provider_msgflash.connection_form import CONN_TYPE, HOOK_NAME, conn_fields, ui_field_behaviour
+from airflow_provider_msgflash.connection import CONN_TYPE, HOOK_NAME, conn_fields, ui_field_behaviour
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -1,6 +1,8 @@
-"""When to poll a lookup's progress, and how to read what it says.
+"""Every polling loop's pace, in one place: :class:`Poller` (pauses, deadline and failed reads, for every
+trigger and every inline wait, with one set of constants) and :class:`PollSchedule` (when to poll a lookup's
+progress next), and how to read what a progress answer says.
 
-Used by the lookup trigger, whether it runs in the triggerer (deferrable tasks) or inline in a worker
+The lookup trigger uses both, whether it runs in the triggerer (deferrable tasks) or inline in a worker
 (non-deferrable tasks): one schedule, equally frugal either way.
 
 Every progress call counts against the account's monthly quota and the key's 10 requests/second, so
@@ -15,6 +17,8 @@ the schedule predicts the end of a lookup instead of polling on a fixed clock:
   pace), mapped to our clock by an offset measured from the reads (never taken as our time as such:
   the server's clock may be minutes off). When ``updatedAt`` is unusable (missing, moving with each
   read, going backwards, or at odds with our clock), the pace is timed by our own clock at each read.
+- While the counter stands still past the predicted end (a stalled lookup), the pause grows with the time
+  it has stood still (a tenth of it), and the fast pace returns as soon as it moves.
 - Pauses never go below ``min_interval`` (2 s by default, as the docs advise) nor above
   ``max_interval``, and never past the deadline.
 """
@@ -27,9 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL, PROVIDER_BATCH_SIZE
-from airflow_provider_msgflash.api.lookups import parse_time
-from airflow_provider_msgflash.api.shapes import note_shape
-from airflow_provider_msgflash.exceptions import MsgFlashLookupError
+from airflow_provider_msgflash.api.shapes import lookup_error, note_shape, parse_time
+from airflow_provider_msgflash.exceptions import MsgFlashError, MsgFlashLookupError
 from airflow_provider_msgflash.statuses import LOOKUP_ACTIVE, LOOKUP_TERMINAL
 
 #: The assumed pace before anything is measured (numbers checked per second).
@@ -40,6 +43,17 @@ FIRST_POLL_SHARE = 0.25
 FIRST_POLL_MAX = 30.0
 #: Default longest pause between two polls of one lookup.
 DEFAULT_MAX_INTERVAL = 300.0
+#: Failed reads in a row (each after the hook's own retries) before a polling loop gives up.
+MAX_CONSECUTIVE_ERRORS = 5
+#: Default pause between two reads of an instance's state: the readiness sensor and trigger, and the event
+#: trigger (which runs for days: one read a minute).
+READY_POLL_INTERVAL = 10.0
+EVENT_POLL_INTERVAL = 60.0
+#: Share of the time nothing has moved waited before the next poll: a lookup still pending, a lookup whose
+#: counter stands still past its predicted end (a stall: polls at 1.1x the time stood still, so completion
+#: is seen at most a tenth of the stall late).
+PENDING_SHARE = 0.25
+STALL_SHARE = 0.1
 #: Seconds by which the server's and our measures of the time between two polls may differ (the
 #: server's ``updatedAt`` lags a read by up to one batch).
 CLOCK_TOLERANCE = 5.0
@@ -74,8 +88,9 @@ def small_progress(progress: Mapping[str, Any]) -> dict[str, Any]:
         v = progress.get(k)
         if isinstance(v, int):
             out[k] = v
-    if progress.get("error"):
-        out["error"] = str(progress.get("error"))[:500]
+    error = lookup_error(progress)
+    if error:
+        out["error"] = error
     return out
 
 
@@ -141,7 +156,8 @@ class PollSchedule:
         server = updated.timestamp() if updated is not None else None
         read = _Read(time.time() if now is None else now, progress.get("status"), checked, server)
         if checked > 0 and (not self._marks or checked > self._marks[-1].checked):
-            self._marks = [*self._marks[-1:], read]
+            # After a stall the pace before it says nothing of the pace now: measure it again from here.
+            self._marks = [read] if self._stood_still(read.local) else [*self._marks[-1:], read]
         self._judge_server_clock(read)
         self._last = read
 
@@ -179,12 +195,24 @@ class PollSchedule:
         left = -(-max(0, total - last.checked) // PROVIDER_BATCH_SIZE) * PROVIDER_BATCH_SIZE
         return float(at(last) + left / rate)
 
+    def _stood_still(self, now: float) -> float | None:
+        """Seconds the counter has stood still, when ``now`` is well past the predicted end (a stall: the
+        landing's slack and one more pause); None otherwise."""
+        end = self.predicted_end()
+        if end is None:
+            return None
+        slack = 0.2 + 0.02 * max(0.0, end - self.started_at) + self.min_interval
+        return now - self._marks[-1].local if now > end + slack else None
+
     def next_delay(self, now: float | None = None) -> float:
         """Seconds to wait before the next poll."""
         now = time.time() if now is None else now
         elapsed = max(0.0, now - self.started_at)
         end = self.predicted_end()
-        if end is not None:
+        still = self._stood_still(now)
+        if still is not None:
+            delay = STALL_SHARE * still
+        elif end is not None:
             duration = max(0.0, end - self.started_at)
             # Land just after the predicted end (a little slack for the last batch to be saved).
             delay = end - now + 0.2 + 0.02 * duration
@@ -192,7 +220,7 @@ class PollSchedule:
             typical = self.requested / TYPICAL_RATE
             delay = min(FIRST_POLL_SHARE * typical, FIRST_POLL_MAX) - elapsed
         else:
-            delay = 0.25 * elapsed
+            delay = PENDING_SHARE * elapsed
         delay = min(self.max_interval, max(self.min_interval, delay))
         if self.deadline is not None:
             delay = min(delay, max(0.0, self.deadline - now))
@@ -215,3 +243,43 @@ def _server_clock_problem(read: _Read, last: _Read | None, marks: list[_Read], c
         if server_span <= 0 or abs(server_span - local_span) > max(CLOCK_TOLERANCE, 0.5 * local_span):
             return f"updatedAt moved {server_span:.1f} s while our clock moved {local_span:.1f} s"
     return None
+
+
+@dataclass
+class Poller:
+    """The pace and patience of one polling loop, for every trigger and every inline wait: the pause before
+    the next read (never below ``min_pause``, never past ``deadline``), and the failed reads tolerated in a
+    row (:data:`MAX_CONSECUTIVE_ERRORS`, each after the hook's own retries), backing off between them.
+
+    :param deadline: local epoch seconds after which no read is scheduled (None: none).
+    :param min_pause: shortest pause (the docs' 2 s).
+    :param max_pause: longest pause.
+    """
+
+    deadline: float | None = None
+    min_pause: float = MIN_POLL_INTERVAL
+    max_pause: float = DEFAULT_MAX_INTERVAL
+    #: Failed reads in a row.
+    errors: int = 0
+
+    @property
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def pause(self, wanted: float) -> float:
+        """``wanted`` seconds, kept between ``min_pause`` and ``max_pause`` and not past the deadline."""
+        delay = min(self.max_pause, max(self.min_pause, wanted))
+        return delay if self.deadline is None else min(delay, max(0.0, self.deadline - time.time()))
+
+    def succeeded(self) -> None:
+        """A read succeeded: the count of failures in a row starts again."""
+        self.errors = 0
+
+    def failed(self, error: MsgFlashError) -> float:
+        """Count a failed read; return the pause before the next one (doubling from ``min_pause``). Raises
+        ``error`` when no further read can help: it is final, or the :data:`MAX_CONSECUTIVE_ERRORS` th in a
+        row."""
+        self.errors += 1
+        if not error.retryable or self.errors >= MAX_CONSECUTIVE_ERRORS:
+            raise error
+        return self.pause(self.min_pause * 2**self.errors)

@@ -5,18 +5,23 @@ Used by the lookup operator before each run, by the readiness sensor and by its 
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
-import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msgflash.api.shapes import health_recommendations, health_score, health_state, keys_of
+from airflow_provider_msgflash.api.shapes import keys_of, note_shape
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError, MsgFlashNotFoundError
 
 if TYPE_CHECKING:
-    from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
+    from airflow_provider_msgflash.api.types import Instance, InstanceState
+    from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
 
 HEALTH_POLICIES = ("ignore", "warn", "fail")
+#: ``wait_ready(instance_id, timeout) -> (state, why not ready or None)``: waits for an instance.
+WaitReady = Callable[[str, float], "tuple[Any, str | None]"]
 #: What an instance id looks like (a UUID): such a reference is used as is, without listing instances.
 INSTANCE_ID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -26,19 +31,82 @@ def looks_like_instance_id(ref: Any) -> bool:
     return isinstance(ref, str) and INSTANCE_ID_RE.match(ref.strip()) is not None
 
 
-def instance_state(hook: MsgFlashHook, instance_ref: str) -> tuple[dict[str, Any], Any]:
+async def aresolve_instance_id(hook: MsgFlashAsyncHook, instance_ref: str) -> str:
+    """The id of the instance named by ``instance_ref`` (an id is used as is: no request)."""
+    ref = instance_ref.strip() if isinstance(instance_ref, str) else instance_ref
+    if looks_like_instance_id(ref):
+        return str(ref)
+    return str((await hook.resolve_instance(ref))["id"])
+
+
+def instance_state(hook: MsgFlashHook, instance_ref: str) -> tuple[Instance, InstanceState]:
     """``(instance, state)`` for an instance named by id, name or waNumber, in as few requests as
     possible: an id is asked for its state directly (one request; only if it is unknown is the list read,
     to name the instances that exist); a name or waNumber is resolved through the list first."""
     ref = instance_ref.strip() if isinstance(instance_ref, str) else instance_ref
     if looks_like_instance_id(ref):
         try:
-            return {"id": ref}, hook.get_instance_state(ref)
+            return {"id": str(ref)}, hook.get_instance_state(ref)
         except MsgFlashNotFoundError:
             hook.resolve_instance(ref)  # raises, naming the instances this key can see
             raise
     instance = hook.resolve_instance(ref)
     return instance, hook.get_instance_state(str(instance["id"]))
+
+
+# -- the health answer's fields (shapes undocumented: docs/api-assumptions.md) -----------------------------
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def safety_score(health: Any) -> float | None:
+    """``safetyScore`` on the 0-100 scale: a number, or an object ``{"value", "max"?}`` (also
+    ``score``/``current``; scaled to 100 when ``max`` says otherwise). None when absent or unreadable."""
+    raw = health.get("safetyScore") if isinstance(health, Mapping) else None
+    if not isinstance(raw, Mapping):
+        return _number(raw)
+    value = next((v for v in (_number(raw.get(k)) for k in ("value", "score", "current")) if v is not None), None)
+    top = _number(raw.get("max"))
+    if value is not None and top is not None and top > 0 and top != 100:
+        value = value * 100.0 / top
+    if value is not None:
+        note_shape("GET /instances/{id}/health", "safetyScore as an object")
+    return value
+
+
+def health_state(health: Any) -> str | None:
+    """``safetyState``: a string, or an object holding it (``level``, ``state``, ``value``, ``name``)."""
+    raw = health.get("safetyState") if isinstance(health, Mapping) else None
+    if isinstance(raw, str) or raw is None:
+        return raw
+    if isinstance(raw, Mapping):
+        found = next((v for v in (raw.get(k) for k in ("level", "state", "value", "name")) if isinstance(v, str)), None)
+        if found is not None:
+            note_shape("GET /instances/{id}/health", "safetyState as an object")
+            return found
+    return json.dumps(raw, default=str)[:80]
+
+
+def health_recommendations(health: Any) -> list[str]:
+    """``recommendations`` as text: strings, or objects ``{"code", "message"}`` (``"message (code)"``)."""
+    raw = health.get("recommendations") if isinstance(health, Mapping) else None
+    items = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    out = []
+    for item in items:
+        if isinstance(item, Mapping):
+            message, code = item.get("message") or item.get("text"), item.get("code")
+            out.append(f"{message} ({code})" if message and code else str(message or code or dict(item)))
+            note_shape("GET /instances/{id}/health", "recommendations as objects")
+        else:
+            out.append(str(item))
+    return out
 
 
 def check_health_policy(health_policy: str, min_safety_score: float | None) -> None:
@@ -75,11 +143,6 @@ def describe_health(health: Any) -> str:
     return text
 
 
-def safety_score(health: Any) -> float | None:
-    """The instance's ``safetyScore`` (0-100), whatever its shape; None when absent or unreadable."""
-    return health_score(health)
-
-
 def small_health(health: Any) -> dict[str, Any] | None:
     """``{"safetyState", "safetyScore"}`` read from a health answer (for events and XCom), None without one."""
     if not isinstance(health, dict):
@@ -112,23 +175,18 @@ def readiness_problem(instance_id: str, state: Any, health: Any, min_safety_scor
     return None
 
 
-def _wait_connected(
-    hook: MsgFlashHook, instance_id: str, label: str, state: Any, timeout: float, pause: float, log: Any
-) -> Any:
-    """The instance's state once ``connected`` (``state``: the one just read), waiting up to ``timeout``
-    seconds; raises otherwise."""
-    deadline = time.monotonic() + max(0.0, timeout)
-    while True:
-        problem = readiness_problem(instance_id, state, None, None)
-        if problem is None:
-            log.info("Instance %s is %s (providerState %s).", label, state.get("status"), state.get("providerState"))
-            return state
-        if time.monotonic() >= deadline:
-            waited = f" after waiting {timeout:.0f} s" if timeout else ""
-            raise MsgFlashError(f"Instance {label} is not ready{waited}: {problem}", code="INSTANCE_NOT_READY")
-        log.info("Instance %s not ready yet (%s); checking again.", label, state.get("status"))
-        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        state = hook.get_instance_state(instance_id)
+def _connected(instance_id: str, label: str, state: Any, timeout: float, wait_ready: WaitReady | None, log: Any) -> Any:
+    """The instance's state once ``connected`` (``state``: the one just read): at once, or after waiting up
+    to ``timeout`` seconds with ``wait_ready``; raises ``INSTANCE_NOT_READY`` otherwise."""
+    problem = readiness_problem(instance_id, state, None, None)
+    if problem is not None and timeout > 0 and wait_ready is not None:
+        log.info("Instance %s not ready yet (%s); waiting up to %.0f s.", label, state.get("status"), timeout)
+        state, problem = wait_ready(instance_id, timeout)
+    if problem is not None:
+        waited = f" after waiting {timeout:.0f} s" if timeout > 0 else ""
+        raise MsgFlashError(f"Instance {label} is not ready{waited}: {problem}", code="INSTANCE_NOT_READY")
+    log.info("Instance %s is %s (providerState %s).", label, state.get("status"), state.get("providerState"))
+    return state
 
 
 def _judge_health(
@@ -162,12 +220,13 @@ def gate_instance(
     health_policy: str = "warn",
     min_safety_score: float | None = None,
     readiness_timeout: float = 0,
-    poll_interval: float = 5.0,
+    wait_ready: WaitReady | None = None,
     log: logging.Logger | Any,
 ) -> dict[str, Any]:
     """Resolve ``instance_ref`` (id, name or waNumber), check its live state and health.
 
-    Waits up to ``readiness_timeout`` seconds for ``connected``; applies ``health_policy``
+    Waits up to ``readiness_timeout`` seconds for ``connected`` with ``wait_ready`` (the lookup operator runs
+    the readiness trigger inline: the one polling loop for instance state); applies ``health_policy``
     (``ignore``: don't read health; ``warn``: log when below ``min_safety_score``; ``fail``: raise).
     Returns ``{"instance", "state", "health"}``; raises :class:`MsgFlashError` with the reason.
     """
@@ -176,6 +235,6 @@ def gate_instance(
     label = (
         f"{instance.get('name')!r} ({instance_id}, {instance.get('waNumber')})" if "name" in instance else instance_id
     )
-    state = _wait_connected(hook, instance_id, label, state, readiness_timeout, poll_interval, log)
+    state = _connected(instance_id, label, state, readiness_timeout, wait_ready, log)
     health = _judge_health(hook, instance_id, label, state, health_policy, min_safety_score, log)
     return {"instance": instance, "state": state, "health": health}

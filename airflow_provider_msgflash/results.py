@@ -4,12 +4,83 @@ while small, and the summary the lookup operator returns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from airflow_provider_msgflash.api.lookups import LOOKUP_COUNT_NAMES, iter_result, lookup_counts
-from airflow_provider_msgflash.api.shapes import UNEXPECTED_SHAPE, keys_of, note_shape, plus
+from airflow_provider_msgflash.api.shapes import (
+    LOOKUP_COUNT_NAMES,
+    UNEXPECTED_SHAPE,
+    keys_of,
+    lookup_counts,
+    note_shape,
+    plus,
+)
 from airflow_provider_msgflash.exceptions import MsgFlashFinalError
+
+#: The groups of a finished lookup's ``result`` and the status each stands for.
+RESULT_GROUPS = (("onWhatsApp", "on_whatsapp"), ("notOnWhatsApp", "not_on_whatsapp"), ("invalid", "invalid"))
+
+#: Fields that may hold the number in a result item given as an object, in the order they are tried.
+NUMBER_FIELDS = ("number", "phone", "phoneNumber", "e164", "msisdn", "waNumber")
+_PHONE_LIKE = re.compile(r"^\+?[0-9][0-9 ().-]{5,}$")
+
+
+def result_number(item: Any) -> str | None:
+    """The phone number of one result item: a string, or an object holding it under one of
+    :data:`NUMBER_FIELDS` or as its only phone-number-like string; None when there is none."""
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, Mapping):
+        return None
+    for name in NUMBER_FIELDS:
+        value = item.get(name)
+        if isinstance(value, str) and value:
+            return value
+    phones = [v for v in item.values() if isinstance(v, str) and _PHONE_LIKE.match(v)]
+    return phones[0] if len(phones) == 1 else None
+
+
+def iter_result(result: Any) -> Iterator[tuple[str, list[str]]]:
+    """``(status, numbers)`` pairs from a finished lookup's ``result``, status being ``on_whatsapp``,
+    ``not_on_whatsapp`` or ``invalid``. Items are strings, or objects holding the number
+    (:func:`result_number`); an item holding no recognisable number raises :class:`MsgFlashFinalError`
+    (``UNEXPECTED_SHAPE``) showing it, rather than losing it."""
+    if not isinstance(result, Mapping):
+        return
+    for key, status in RESULT_GROUPS:
+        items = result.get(key)
+        if not isinstance(items, list):
+            continue
+        numbers = [result_number(x) for x in items]
+        bad = next((x for x, n in zip(items, numbers, strict=True) if n is None), None)
+        if bad is not None:
+            raise MsgFlashFinalError(
+                f"A {key} item of the lookup's result holds no phone number this provider recognises: "
+                f"{bad!r:.120}. The lookup itself is fine: read it on GET /api/v1/number-lookups/{{id}} "
+                "or the MsgFlash dashboard, and report the shape (see docs/api-assumptions.md).",
+                code=UNEXPECTED_SHAPE,
+            )
+        if any(not isinstance(x, str) for x in items):
+            note_shape("GET /number-lookups/{id}", "result items as objects holding the number")
+        yield status, [n for n in numbers if n is not None]
+
+
+def _digits(number: str) -> str:
+    d = "".join(ch for ch in number if ch.isdigit())
+    return d[2:] if d.startswith("00") else d
+
+
+def same_numbers(result: Any, numbers: list[str]) -> bool | None:
+    """Whether a finished lookup's result holds exactly ``numbers`` (compared by digits): the proof that a
+    listed lookup is the one a request created. None when it cannot tell (no result, unreadable items)."""
+    if not isinstance(result, Mapping) or not any(isinstance(result.get(k), list) for k, _ in RESULT_GROUPS):
+        return None
+    try:
+        seen = sorted(_digits(n) for _, nums in iter_result(result) for n in nums)
+    except MsgFlashFinalError:
+        return None
+    return seen == sorted(_digits(n) for n in numbers)
 
 
 class ResultSink(Protocol):

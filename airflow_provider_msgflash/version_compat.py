@@ -23,6 +23,13 @@ BaseTrigger, TriggerEvent  ``airflow.triggers.base``      (same on every line)
 BaseEventTrigger           ``airflow.triggers.base`` (3.0) none: no event-driven scheduling (2.11)
 ObjectStoragePath          ``airflow.sdk`` (3.0)          ``airflow.io.path`` (2.11)
 Asset                      ``airflow.sdk`` (3.0)          ``airflow.datasets.Dataset`` (2.11)
+PokeReturnValue            ``airflow.sdk`` (3.0)          ``airflow.sensors.base`` (2.11)
+AirflowSensorTimeout       ``airflow.sdk.exceptions``     ``airflow.exceptions`` (2.11-3.1)
+                           (3.2)
+RetryPolicy, RetryDecision ``airflow.sdk`` (3.3)          none: ``AirflowFailException`` alone
+                                                          decides (2.11-3.2)
+task_state_store           ``context`` key (3.3)          none: lookups found again by their
+                                                          numbers (2.11-3.2)
 =========================  =============================  ======================================
 """
 
@@ -68,6 +75,25 @@ except ImportError:  # Airflow 2.11 to 3.1
         AirflowSkipException,
         TaskDeferred,
     )
+
+try:
+    from airflow.sdk import PokeReturnValue
+except ImportError:  # Airflow 2.11
+    from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow 2.11 to 3.1
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+
+try:  # a task's retry_policy= (Airflow 3.3)
+    from airflow.sdk import RetryAction, RetryDecision, RetryPolicy
+
+    AIRFLOW_HAS_RETRY_POLICIES = True
+except ImportError:  # before 3.3: final errors are AirflowFailException; the rest use the task's retries
+    RetryAction = RetryDecision = None  # type: ignore[assignment,misc]
+    RetryPolicy = object  # type: ignore[assignment,misc]
+    AIRFLOW_HAS_RETRY_POLICIES = False
 
 try:  # event-driven scheduling (AssetWatcher + event triggers)
     from airflow.triggers.base import BaseEventTrigger
@@ -188,6 +214,21 @@ def asset_class() -> Any:
     return Asset
 
 
+def task_state_store(context: Any) -> Any:
+    """The task instance's state store (Airflow 3.3: ``get``/``set``/``delete``, kept across tries, cleared
+    and retried tasks alike), or None where the line has none."""
+    getter = getattr(context, "get", None)
+    return getter("task_state_store") if getter is not None else None
+
+
+def will_retry(context: Any) -> bool:
+    """Whether a failure of this try would be retried by Airflow (a try left: ``try_number <= max_tries``).
+    False when the task instance does not say (then nothing is left running for a retry)."""
+    ti = context.get("ti") if hasattr(context, "get") else None
+    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+    return isinstance(try_number, int) and isinstance(max_tries, int) and try_number <= max_tries
+
+
 def default_deferrable() -> bool:
     """The ``[operators] default_deferrable`` setting (False when unset)."""
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
@@ -195,10 +236,12 @@ def default_deferrable() -> bool:
 
 __all__ = [
     "AIRFLOW_HAS_EVENT_TRIGGERS",
+    "AIRFLOW_HAS_RETRY_POLICIES",
     "EVENT_DRIVEN_SCHEDULING_MIN_VERSION",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseEventTrigger",
     "BaseHook",
@@ -206,6 +249,10 @@ __all__ = [
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
+    "PokeReturnValue",
+    "RetryAction",
+    "RetryDecision",
+    "RetryPolicy",
     "TaskDeferred",
     "TriggerEvent",
     "aconnection_extras",
@@ -215,4 +262,6 @@ __all__ = [
     "default_deferrable",
     "mask_secret",
     "object_storage_path_class",
+    "task_state_store",
+    "will_retry",
 ]

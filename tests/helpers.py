@@ -25,6 +25,7 @@ class FakeTI:
     """The slice of a TaskInstance the operators use (XCom push/pull of its own task, try number)."""
 
     try_number: int = 1
+    max_tries: int = 0
     task_id: str = "lookup"
     map_index: int = -1
     xcom: dict[str, Any] = field(default_factory=dict)
@@ -42,9 +43,37 @@ class FakeDagRun:
     start_date: datetime = field(default_factory=lambda: datetime.now(timezone.utc) - timedelta(minutes=5))
 
 
-def make_context(try_number: int = 1) -> dict[str, Any]:
-    """A task context with what the operators read: ``ti`` and ``dag_run``."""
-    return {"ti": FakeTI(try_number=try_number), "dag_run": FakeDagRun()}
+@dataclass
+class FakeTaskStateStore:
+    """Airflow 3.3's ``context["task_state_store"]`` as the operators use it (``get``/``set``/``delete``), kept
+    by the test across tries as Airflow keeps it for a task instance; ``reads``/``writes`` count the calls."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    reads: int = 0
+    writes: int = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        assert value is not None
+        self.writes += 1
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+def make_context(
+    try_number: int = 1, task_state: FakeTaskStateStore | None = None, max_tries: int = 0
+) -> dict[str, Any]:
+    """A task context with what the operators read: ``ti`` (its try number and ``max_tries``: a try with
+    ``try_number <= max_tries`` would be retried), ``dag_run`` and, given, a task state store (Airflow 3.3)."""
+    ctx: dict[str, Any] = {"ti": FakeTI(try_number=try_number, max_tries=max_tries), "dag_run": FakeDagRun()}
+    if task_state is not None:
+        ctx["task_state_store"] = task_state
+    return ctx
 
 
 def run_trigger(trigger: Any, timeout: float = 60) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def test_connection_type_points_at_the_hook():
 
 
 def test_declared_fields_accept_what_the_hook_accepts():
-    from airflow_provider_msgflash.connection_form import EXTRA_FIELDS, NUMBER_PATTERN, conn_fields
+    from airflow_provider_msgflash.connection import EXTRA_FIELDS, NUMBER_PATTERN, conn_fields
 
     declared = conn_fields()
     assert sorted(declared) == sorted(f.name for f in EXTRA_FIELDS) == EXTRAS

@@ -28,7 +28,7 @@ DIST = "airflow-provider-msgflash"
 
 def _expected_extras() -> dict[str, Any]:
     """The extras and defaults the form declares (its one declaration, in the installed wheel)."""
-    from airflow_provider_msgflash.connection_form import EXTRA_FIELDS
+    from airflow_provider_msgflash.connection import EXTRA_FIELDS
 
     return {f.name: f.default for f in EXTRA_FIELDS}
 

@@ -1,24 +1,25 @@
-"""Reading what MsgFlash's docs do not show, defensively: the shape of lists, result items, counts and
-health fields. ``docs/api-assumptions.md`` lists every such field and what happens when it differs.
+"""Reading what MsgFlash's docs do not show, defensively: lists and their paging, a lookup's fields in all
+their names, result items, import counts and health fields. ``docs/api-assumptions.md`` lists every such field
+and what happens when it differs.
 
 Rules every reader follows:
 
 - An extra field is never an error; a missing one is *unknown* (``None``), never 0 or an empty list.
-- An alternative plausible shape (a list under another key, a count under another name, a health field
-  as an object) is read, and logged once per process and shape (:func:`note_shape`).
-- What cannot be read is said, not guessed: the readers return ``None`` (or a :class:`Page` without
-  items, with the reason) and the caller decides (fail clearly, or log and go on).
+- An alternative plausible shape (a list under another key, a count under another name, another paging
+  style, a health field as an object) is read, and logged once per process and shape (:func:`note_shape`).
+- What cannot be read is said, not guessed: the readers return ``None`` (or a :class:`Page` without items,
+  with the reason) and the caller decides (fail clearly, or log and go on).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,8 @@ _warned_lock = threading.Lock()
 
 
 def note_shape(where: str, shape: str) -> None:
-    """Log a warning, once per process for each ``(where, shape)``, that MsgFlash answered ``where`` in
-    the unexpected ``shape`` (read as such)."""
+    """Log a warning, once per process for each ``(where, shape)``, that MsgFlash answered ``where`` in the
+    unexpected ``shape`` (read as such)."""
     with _warned_lock:
         if (where, shape) in _warned:
             return
@@ -81,21 +82,34 @@ def first_int(data: Any, names: Iterable[str]) -> int | None:
     return next((v for v in (as_int(data.get(n)) for n in names) if v is not None), None)
 
 
-# -- lists ----------------------------------------------------------------------------------------
+# -- lists and their paging -------------------------------------------------------------------------------
+#: Where a list's next cursor may be, in the order tried (``nextCursor`` is the documented name).
+CURSOR_FIELDS = ("nextCursor", "next", "nextPageToken", "next_cursor")
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a list answer.
 
     :param items: the objects listed, or None when no list could be recognised (``problem`` says why).
-    :param cursor: the next page's cursor, or None for the last (or only) page.
+    :param next: the query that asks for the next page (``{"cursor": ...}`` or ``{"page": n}``), or None.
+    :param last: whether the answer shows that no page follows (with ``next`` None and ``last`` False,
+        more may exist that cannot be asked for: a full page without paging fields, or ``hasMore`` without
+        a cursor).
     :param shape: how the page differed from the documented shape (None: as documented).
     :param problem: why no list could be recognised.
     """
 
     items: list[dict[str, Any]] | None
-    cursor: str | None = None
+    next: dict[str, Any] | None = None
+    last: bool = True
     shape: str | None = None
     problem: str | None = None
+
+    @property
+    def cursor(self) -> str | None:
+        """The next page's cursor, when the list pages by cursor."""
+        return (self.next or {}).get("cursor")
 
 
 def _list_field(data: Mapping[str, Any], key: str) -> tuple[str | None, str | None]:
@@ -113,25 +127,49 @@ def _list_field(data: Mapping[str, Any], key: str) -> tuple[str | None, str | No
     return None, f"several lists and none named {key!r} ({', '.join(sorted(lists))}); cannot tell which to read"
 
 
-def read_page(data: Any, key: str) -> Page:
+def _paging(data: Mapping[str, Any], count: int, limit: int | None) -> tuple[dict[str, Any] | None, bool, str | None]:
+    """``(next query, last page?, shape)`` of a list page in any paging style this provider reads."""
+    has_more = data.get("hasMore")
+    for name in CURSOR_FIELDS:
+        raw = data.get(name)
+        if isinstance(raw, str) and raw and has_more is not False:
+            return {"cursor": raw}, False, None if name == "nextCursor" else f"the cursor under {name!r}"
+    page, pages, total = as_int(data.get("page")), as_int(data.get("totalPages")), as_int(data.get("total"))
+    if page is not None and (pages is not None or (total is not None and limit)):
+        more = page < pages if pages is not None else page * int(limit or 0) < int(total or 0)
+        return ({"page": page + 1} if more else None), not more, "page numbers with totals"
+    if has_more is True:
+        return None, False, "hasMore without a cursor"
+    if has_more is False or "nextCursor" in data:
+        return None, True, None
+    return None, limit is None or count < limit, None  # no paging fields: a short page is the last one
+
+
+def read_page(data: Any, key: str, limit: int | None = None) -> Page:
     """One page of a paginated list, documented as ``{key: [...], nextCursor, hasMore}``.
 
-    Also read: ``data`` as a plain array (one page), the list under another name when it is the only
-    list (or the only non-empty one; several are refused), paging fields absent (one page), and a
-    ``nextCursor`` without ``hasMore`` (followed). Items that are not objects are left out.
+    Also read: ``data`` as a plain array (one page), the list under another name when it is the only list
+    (or the only non-empty one; several are refused), the cursor under another name (``next``,
+    ``nextPageToken``), page numbers with totals (``page`` with ``totalPages`` or ``total``), and no paging
+    fields at all (one page, unless it is full: then more may exist). ``limit``: the page size asked for.
+    Items that are not objects are left out.
     """
     shape: str | None
     if isinstance(data, list):
-        items, shape = data, "a plain array in data, no paging (read as one page)"
-        cursor = None
+        items: list[Any] = data
+        nxt, last, shape = (
+            None,
+            limit is None or len(data) < limit,
+            "a plain array in data, no paging (read as one page)",
+        )
     elif isinstance(data, Mapping):
         name, problem = _list_field(data, key)
         if name is None:
             return Page(None, problem=problem)
         items = data[name]
-        shape = None if name == key else f"the list under {name!r} instead of {key!r}"
-        raw = data.get("nextCursor")
-        cursor = raw if isinstance(raw, str) and raw and data.get("hasMore") is not False else None
+        nxt, last, paging = _paging(data, len(items), limit)
+        notes = [f"the list under {name!r} instead of {key!r}" if name != key else None, paging]
+        shape = "; ".join(n for n in notes if n) or None
     else:
         return Page(None, problem=f"the answer is {type(data).__name__}, not a list or an object")
     objects = [x for x in items if isinstance(x, dict)]
@@ -140,133 +178,81 @@ def read_page(data: Any, key: str) -> Page:
             return Page(None, problem=f"the list holds no objects (first item: {items[0]!r:.60})")
         extra = f"{len(items) - len(objects)} item(s) not objects (left out)"
         shape = f"{shape}; {extra}" if shape else extra
-    return Page(objects, cursor, shape)
+    if shape:
+        note_shape(f"the {key} list", shape)
+    return Page(objects, nxt, last, shape)
 
 
-# -- result items ---------------------------------------------------------------------------------
-#: Fields that may hold the number in a result item given as an object, in the order they are tried.
-NUMBER_FIELDS = ("number", "phone", "phoneNumber", "e164", "msisdn", "waNumber")
-_PHONE_LIKE = re.compile(r"^\+?[0-9][0-9 ().-]{5,}$")
-
-
-def result_number(item: Any) -> str | None:
-    """The phone number of one result item: a string, or an object holding it under one of
-    :data:`NUMBER_FIELDS` or as its only phone-number-like string; None when there is none."""
-    if isinstance(item, str):
-        return item
-    if not isinstance(item, Mapping):
-        return None
-    for name in NUMBER_FIELDS:
-        value = item.get(name)
-        if isinstance(value, str) and value:
-            return value
-    phones = [v for v in item.values() if isinstance(v, str) and _PHONE_LIKE.match(v)]
-    return phones[0] if len(phones) == 1 else None
-
-
-# -- import counts --------------------------------------------------------------------------------
-#: The import answer's counts, each with the names it is recognised under (the first is the assumed one).
-IMPORT_COUNT_NAMES: dict[str, tuple[str, ...]] = {
-    "imported": ("imported", "importedCount", "created", "createdCount", "new", "newCount"),
-    "alreadyExisting": ("alreadyExisting", "alreadyExistingCount", "existing", "existingCount", "alreadyExists"),
-    "skipped": ("skipped", "skippedCount", "ignored", "ignoredCount"),
+# -- a lookup's fields ------------------------------------------------------------------------------------
+#: A lookup's counts (the summary's names) and the names each has in the API's answers (``requested`` on
+#: create, ``requestedCount`` on progress and get).
+LOOKUP_COUNT_NAMES: dict[str, tuple[str, ...]] = {
+    "requested": ("requestedCount", "requested"),
+    "normalized": ("normalizedCount", "normalized"),
+    "checked": ("checkedCount", "checked"),
+    "on_whatsapp": ("onWhatsAppCount",),
+    "not_on_whatsapp": ("notOnWhatsAppCount",),
+    "invalid": ("invalidCount",),
 }
-#: Objects of the import answer the counts may be nested in (one level).
-IMPORT_COUNT_HOLDERS = ("summary", "counts", "stats", "result")
 
 
-@dataclass(frozen=True)
-class ImportCounts:
-    """The counts of one import answer: each an int, or None when the answer did not give it.
-
-    :param shape: the names the counts were found under, when not the assumed ones.
-    """
-
-    counts: dict[str, int | None]
-    shape: str | None
-
-    @property
-    def complete(self) -> bool:
-        return all(v is not None for v in self.counts.values())
-
-
-def _find_count(places: list[tuple[str, Any]], names: tuple[str, ...]) -> tuple[str, int | None]:
-    for prefix, where in places:
-        for name in names:
-            value = as_int(where.get(name)) if isinstance(where, Mapping) else None
-            if value is not None:
-                return prefix + name, value
-    return "", None
-
-
-def read_import_counts(answer: Any) -> ImportCounts:
-    """The counts of an import-contacts answer under any of :data:`IMPORT_COUNT_NAMES`, at its top
-    level or one level down in one of :data:`IMPORT_COUNT_HOLDERS`."""
-    places: list[tuple[str, Any]] = [("", answer)]
-    if isinstance(answer, Mapping):
-        places += [(f"{h}.", answer[h]) for h in IMPORT_COUNT_HOLDERS if isinstance(answer.get(h), Mapping)]
-    counts: dict[str, int | None] = {}
-    notes: list[str] = []
-    for count, names in IMPORT_COUNT_NAMES.items():
-        found, counts[count] = _find_count(places, names)
-        if counts[count] is not None and found != count:
-            notes.append(f"{count} as {found}")
-    missing = [k for k, v in counts.items() if v is None]
-    if missing:
-        notes.append(f"no {', '.join(missing)} count (keys: {keys_of(answer)})")
-    return ImportCounts(counts, "; ".join(notes) or None)
-
-
-# -- health -----------------------------------------------------------------------------------------
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
+def parse_time(value: Any) -> datetime | None:
+    """The API's timestamps: ISO-8601 (``2026-04-01T09:00:00.000Z``; no zone = UTC) or epoch seconds or
+    milliseconds; None when absent or unreadable."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         try:
-            value = float(value.strip())
-        except ValueError:
+            return datetime.fromtimestamp(value / 1000.0 if value > 1e11 else float(value), timezone.utc)
+        except (OverflowError, OSError, ValueError):
             return None
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-def health_score(health: Any) -> float | None:
-    """``safetyScore`` on the 0-100 scale: a number, or an object ``{"value", "max"?}`` (also
-    ``score``/``current``; scaled to 100 when ``max`` says otherwise). None when absent or unreadable."""
-    raw = health.get("safetyScore") if isinstance(health, Mapping) else None
-    if not isinstance(raw, Mapping):
-        return _number(raw)
-    value = next((v for v in (_number(raw.get(k)) for k in ("value", "score", "current")) if v is not None), None)
-    top = _number(raw.get("max"))
-    if value is not None and top is not None and top > 0 and top != 100:
-        value = value * 100.0 / top
-    if value is not None:
-        note_shape("GET /instances/{id}/health", "safetyScore as an object")
-    return value
+def lookup_id_of(item: Mapping[str, Any]) -> str | None:
+    """A lookup's id (``id``, or ``lookupId`` as in the create answer)."""
+    value = next((item.get(k) for k in ("id", "lookupId") if isinstance(item.get(k), str) and item.get(k)), None)
+    return str(value) if value is not None else None
 
 
-def health_state(health: Any) -> str | None:
-    """``safetyState``: a string, or an object holding it (``level``, ``state``, ``value``, ``name``)."""
-    raw = health.get("safetyState") if isinstance(health, Mapping) else None
-    if isinstance(raw, str) or raw is None:
-        return raw
+def lookup_requested(item: Mapping[str, Any]) -> int | None:
+    """The requested count of a lookup in any of its shapes (``requested`` or ``requestedCount``)."""
+    return first_int(item, LOOKUP_COUNT_NAMES["requested"])
+
+
+def lookup_counts(data: Mapping[str, Any]) -> dict[str, int | None]:
+    """A lookup answer's counts under the summary's names; a count the answer does not give is None."""
+    return {key: first_int(data, names) for key, names in LOOKUP_COUNT_NAMES.items()}
+
+
+def lookup_error(data: Mapping[str, Any]) -> str | None:
+    """A failed lookup's ``error`` as text: a string, or an object ``{"code", "message"}`` (``"CODE:
+    message"``); None when there is none."""
+    raw = data.get("error")
     if isinstance(raw, Mapping):
-        found = next((v for v in (raw.get(k) for k in ("level", "state", "value", "name")) if isinstance(v, str)), None)
-        if found is not None:
-            note_shape("GET /instances/{id}/health", "safetyState as an object")
-            return found
-    return json.dumps(raw, default=str)[:80]
+        code, message = raw.get("code"), raw.get("message")
+        text = ": ".join(str(p) for p in (code, message) if p) or json.dumps(raw, default=str)
+        return text[:500]
+    return str(raw)[:500] if raw else None
 
 
-def health_recommendations(health: Any) -> list[str]:
-    """``recommendations`` as text: strings, or objects ``{"code", "message"}`` (``"message (code)"``)."""
-    raw = health.get("recommendations") if isinstance(health, Mapping) else None
-    items = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
-    out = []
-    for item in items:
-        if isinstance(item, Mapping):
-            message, code = item.get("message") or item.get("text"), item.get("code")
-            out.append(f"{message} ({code})" if message and code else str(message or code or dict(item)))
-            note_shape("GET /instances/{id}/health", "recommendations as objects")
-        else:
-            out.append(str(item))
-    return out
+def lookup_error_code(data: Mapping[str, Any]) -> str | None:
+    """The code of a failed lookup's ``error`` (an object's ``code``, or a leading ``CODE:`` of a string)."""
+    raw = data.get("error")
+    if isinstance(raw, Mapping):
+        return str(raw["code"]) if isinstance(raw.get("code"), str) else None
+    m = re.match(r"^([A-Z][A-Z0-9_]{2,}):", raw) if isinstance(raw, str) else None
+    return m.group(1) if m else None
+
+
+def lookup_mode(item: Mapping[str, Any]) -> str | None:
+    """``sync``/``async``: the lookup's ``mode``, else what its requested count implies; None if unknown."""
+    mode = item.get("mode")
+    if mode in ("sync", "async"):
+        return str(mode)
+    requested = lookup_requested(item)
+    return None if requested is None else "sync" if requested < 100 else "async"

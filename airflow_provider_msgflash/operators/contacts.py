@@ -4,26 +4,73 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msgflash.api.shapes import (
-    IMPORT_COUNT_NAMES,
-    keys_of,
-    note_shape,
-    plus,
-    read_import_counts,
-    small_answer,
-)
+from airflow_provider_msgflash.api.shapes import as_int, keys_of, lookup_error, note_shape, plus, small_answer
 from airflow_provider_msgflash.arguments import check_tag, is_template, lookup_ids_from, summary_says_done
 from airflow_provider_msgflash.base_operator import MsgFlashBaseOperator
-from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashLookupError
+from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashLookupError, MsgFlashLookupFinalError
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 from airflow_provider_msgflash.operators.follow import MsgFlashLookupFollowerOperator
 from airflow_provider_msgflash.statuses import LookupStatus
 
 if TYPE_CHECKING:
     from airflow_provider_msgflash.version_compat import Context
+
+# -- the import answer's counts (undocumented: docs/api-assumptions.md) ------------------------------------
+#: The import answer's counts, each with the names it is recognised under (the first is the assumed one).
+IMPORT_COUNT_NAMES: dict[str, tuple[str, ...]] = {
+    "imported": ("imported", "importedCount", "created", "createdCount", "new", "newCount"),
+    "alreadyExisting": ("alreadyExisting", "alreadyExistingCount", "existing", "existingCount", "alreadyExists"),
+    "skipped": ("skipped", "skippedCount", "ignored", "ignoredCount"),
+}
+#: Objects of the import answer the counts may be nested in (one level).
+IMPORT_COUNT_HOLDERS = ("summary", "counts", "stats", "result")
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """The counts of one import answer: each an int, or None when the answer did not give it.
+
+    :param shape: the names the counts were found under, when not the assumed ones.
+    """
+
+    counts: dict[str, int | None]
+    shape: str | None
+
+    @property
+    def complete(self) -> bool:
+        return all(v is not None for v in self.counts.values())
+
+
+def _find_count(places: list[tuple[str, Any]], names: tuple[str, ...]) -> tuple[str, int | None]:
+    for prefix, where in places:
+        for name in names:
+            value = as_int(where.get(name)) if isinstance(where, Mapping) else None
+            if value is not None:
+                return prefix + name, value
+    return "", None
+
+
+def read_import_counts(answer: Any) -> ImportCounts:
+    """The counts of an import-contacts answer under any of :data:`IMPORT_COUNT_NAMES`, at its top
+    level or one level down in one of :data:`IMPORT_COUNT_HOLDERS`."""
+    places: list[tuple[str, Any]] = [("", answer)]
+    if isinstance(answer, Mapping):
+        places += [(f"{h}.", answer[h]) for h in IMPORT_COUNT_HOLDERS if isinstance(answer.get(h), Mapping)]
+    counts: dict[str, int | None] = {}
+    notes: list[str] = []
+    for count, names in IMPORT_COUNT_NAMES.items():
+        found, counts[count] = _find_count(places, names)
+        if counts[count] is not None and found != count:
+            notes.append(f"{count} as {found}")
+    missing = [k for k, v in counts.items() if v is None]
+    if missing:
+        notes.append(f"no {', '.join(missing)} count (keys: {keys_of(answer)})")
+    return ImportCounts(counts, "; ".join(notes) or None)
+
 
 IMPORT_COUNTS = tuple(IMPORT_COUNT_NAMES)
 
@@ -113,9 +160,9 @@ class MsgFlashImportContactsOperator(MsgFlashLookupFollowerOperator):
         for lid in ids:
             progress = self.hook.get_number_lookup_progress(lid)
             status = progress.get("status")
-            if status in (LookupStatus.FAILED, LookupStatus.CANCELLED):
-                detail = f": {progress.get('error')}" if progress.get("error") else ""
-                raise MsgFlashLookupError(
+            if status in (LookupStatus.FAILED, LookupStatus.CANCELLED):  # no retry of the import can change that
+                detail = f": {lookup_error(progress)}" if lookup_error(progress) else ""
+                raise MsgFlashLookupFinalError(
                     f"Lookup {lid} is {status}{detail}; there is nothing to import.", code=f"LOOKUP_{status.upper()}"
                 )
             if status != LookupStatus.DONE:

@@ -18,10 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
-from airflow_provider_msgflash.ratelimit._rules import State
-from airflow_provider_msgflash.ratelimit._stores import MemoryStore, decode_state, encode_state
+from airflow_provider_msgflash.ratelimit import MemoryStore, State, decode_state, encode_state, safe_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,16 +29,6 @@ _LAST = struct.Struct("<d")  # the Redis time of the last transaction, then the 
 TTL = 86_400
 #: Seconds the limiter works alone after Redis failed before trying it again.
 RETRY_AFTER = 30.0
-#: URL schemes a ``rate_limit_backend`` may use.
-SCHEMES = ("redis", "rediss", "unix")
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its user and password (for logs and errors)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class RedisStore:

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msgflash.exceptions import MsgFlashError
+from airflow_provider_msgflash.polling import READY_POLL_INTERVAL
 from airflow_provider_msgflash.readiness import check_health_policy, describe_health, instance_state, readiness_problem
 from airflow_provider_msgflash.sensors.base import MsgFlashBaseSensor
 from airflow_provider_msgflash.statuses import EventStatus, InstanceStatus
+from airflow_provider_msgflash.version_compat import AirflowSensorTimeout, PokeReturnValue
 
 if TYPE_CHECKING:
     from airflow_provider_msgflash.version_compat import Context
@@ -32,7 +34,12 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
     template_fields: Sequence[str] = ("instance_id", "msgflash_conn_id")
 
     def __init__(
-        self, *, instance_id: str, min_safety_score: float | None = None, poke_interval: float = 10.0, **kwargs: Any
+        self,
+        *,
+        instance_id: str,
+        min_safety_score: float | None = None,
+        poke_interval: float = READY_POLL_INTERVAL,
+        **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         check_health_policy("warn", min_safety_score)
@@ -56,16 +63,16 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
         problem = readiness_problem(iid, state, health, self.min_safety_score)
         return problem, {"instance_id": iid, "state": state, "health": health}
 
-    def poke(self, context: Context) -> bool:
-        problem, _ = self._check()
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One read of the state (and of the health when it decides): ready, with what was read as XCom."""
+        problem, info = self._check()
         if problem:
             self.log.info("Not ready: %s", problem)
-        return problem is None
+        return PokeReturnValue(is_done=problem is None, xcom_value=info if problem is None else None)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            super().execute(context)
-            return self._check()[1]
+            return super().execute(context)
         problem, info = self._check()
         if problem is None:
             self.log.info("Instance %s is ready.", info["instance_id"])
@@ -88,6 +95,6 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
         if status == EventStatus.SUCCESS and event is not None:
             self.log.info("Instance %s is ready.", event.get("instance_id"))
             return {k: event.get(k) for k in ("instance_id", "state", "health")}
-        if status == EventStatus.TIMEOUT:
-            raise MsgFlashError(f"Instance not ready before the sensor's timeout: {message}", code="SENSOR_TIMEOUT")
+        if status == EventStatus.TIMEOUT:  # as in poke mode: a sensor's timeout is final, never retried
+            raise AirflowSensorTimeout(f"SENSOR_TIMEOUT: instance not ready before the sensor's timeout: {message}")
         raise MsgFlashError(f"Could not check the instance: {message}", code="SENSOR_ERROR")

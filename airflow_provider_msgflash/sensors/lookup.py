@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL
-from airflow_provider_msgflash.exceptions import MsgFlashLookupError
+from airflow_provider_msgflash.api.shapes import lookup_error
+from airflow_provider_msgflash.exceptions import MsgFlashLookupError, MsgFlashLookupFinalError
 from airflow_provider_msgflash.polling import describe_progress, lookup_status
 from airflow_provider_msgflash.sensors.base import MsgFlashBaseSensor
 from airflow_provider_msgflash.statuses import EventStatus, LookupStatus
+from airflow_provider_msgflash.version_compat import AirflowSensorTimeout, PokeReturnValue
 
 if TYPE_CHECKING:
     from airflow_provider_msgflash.version_compat import Context
@@ -35,24 +37,28 @@ class MsgFlashLookupSensor(MsgFlashBaseSensor):
         self.lookup_id = lookup_id
 
     def _progress(self) -> dict[str, Any]:
-        progress: dict[str, Any] = self.hook.get_number_lookup_progress(self.lookup_id)
+        progress = dict(self.hook.get_number_lookup_progress(self.lookup_id))
         status = lookup_status(progress)
         self.log.info("Lookup %s: %s.", self.lookup_id, describe_progress(progress))
-        if status in (LookupStatus.FAILED, LookupStatus.CANCELLED):
-            detail = f": {progress.get('error')}" if progress.get("error") else ""
-            raise MsgFlashLookupError(f"Lookup {self.lookup_id} {status}{detail}", code=f"LOOKUP_{status.upper()}")
+        if status == LookupStatus.FAILED:  # the service refused it: waiting longer cannot help
+            detail = lookup_error(progress) or "no reason given"
+            raise MsgFlashLookupFinalError(f"Lookup {self.lookup_id} failed: {detail}", code="LOOKUP_FAILED")
+        if status == LookupStatus.CANCELLED:
+            raise MsgFlashLookupError(f"Lookup {self.lookup_id} cancelled", code="LOOKUP_CANCELLED")
         return progress
 
-    def poke(self, context: Context) -> bool:
-        return self._progress().get("status") == LookupStatus.DONE
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One progress read: done, with the lookup's counters as XCom."""
+        progress = self._progress()
+        done = progress.get("status") == LookupStatus.DONE
+        return PokeReturnValue(is_done=done, xcom_value=progress if done else None)
 
     def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
         progress = self._progress()
         if progress.get("status") == LookupStatus.DONE:
             return progress
-        if not self.deferrable:
-            super().execute(context)
-            return self.hook.get_number_lookup_progress(self.lookup_id)
         from airflow_provider_msgflash.triggers.lookup import MsgFlashLookupTrigger
 
         trigger = MsgFlashLookupTrigger(
@@ -70,4 +76,11 @@ class MsgFlashLookupSensor(MsgFlashBaseSensor):
         status, message = self.event_status(event)
         if status == EventStatus.SUCCESS and event is not None:
             return (event.get("lookups") or [{}])[0]
-        raise MsgFlashLookupError(f"Lookup {self.lookup_id}: {status}: {message}", code=f"LOOKUP_{str(status).upper()}")
+        if status == EventStatus.TIMEOUT:  # as in poke mode: a sensor's timeout is final, never retried
+            raise AirflowSensorTimeout(f"SENSOR_TIMEOUT: lookup {self.lookup_id} not done before the sensor's timeout")
+        cls = (
+            MsgFlashLookupFinalError
+            if status == EventStatus.FAILED or (event or {}).get("final")
+            else MsgFlashLookupError
+        )
+        raise cls(f"Lookup {self.lookup_id}: {status}: {message}", code=f"LOOKUP_{str(status).upper()}")

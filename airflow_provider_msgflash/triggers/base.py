@@ -1,5 +1,5 @@
-"""What every MsgFlash trigger guarantees: one event per run, whatever happens; its shared HTTP session
-closed when the last trigger using it ends; serialised without a secret, under a stable class path."""
+"""What every MsgFlash trigger guarantees: one event per run, whatever happens; its shared HTTP session closed
+when the last trigger using it ends; serialised without a secret, under a stable class path."""
 
 from __future__ import annotations
 
@@ -8,22 +8,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow_provider_msgflash.exceptions import MsgFlashError, MsgFlashFinalError
-from airflow_provider_msgflash.hooks.async_hook import shared_session_scope
+from airflow_provider_msgflash.hooks.msgflash import shared_session_scope
 from airflow_provider_msgflash.statuses import EventStatus
 from airflow_provider_msgflash.version_compat import BaseTrigger, TriggerEvent
 
 #: Where triggers are imported from when Airflow rebuilds them (a stable path: the classes may move).
 PUBLIC_MODULE = "airflow_provider_msgflash.triggers.msgflash"
-#: Consecutive failed polls (after the hook's own retries) before a trigger gives up.
-MAX_CONSECUTIVE_ERRORS = 8
 
 
 class MsgFlashBaseTrigger(BaseTrigger):
     """Base of the MsgFlash triggers (not used directly): subclasses implement :meth:`wait` and
-    :meth:`kwargs`; :meth:`run` turns any exception into an ``error`` event."""
+    :meth:`payload`; :meth:`run` turns any exception into an ``error`` event."""
 
-    #: The arguments that rebuild the trigger (ids and settings, never a secret), read back from
-    #: the attributes of the same names.
+    #: The arguments that rebuild the trigger (ids and settings, never a secret), read back from the
+    #: attributes of the same names.
     serialized_fields: tuple[str, ...] = ()
 
     def kwargs(self) -> dict[str, Any]:
@@ -41,9 +39,11 @@ class MsgFlashBaseTrigger(BaseTrigger):
         """An event's payload: ``status``, ``message`` and what the trigger's operator reads."""
         raise NotImplementedError
 
-    def error_payload(self, message: str, final: bool) -> dict[str, Any]:
-        """The payload of an ``error`` event; ``final`` when no retry of the task could help."""
-        return self.payload(EventStatus.ERROR.value, message) | {"final": final}
+    def error_payload(self, message: str, final: bool, retry_after: float | None = None) -> dict[str, Any]:
+        """The payload of an ``error`` event; ``final`` when no retry of the task could help; ``retry_after``:
+        the seconds MsgFlash asked to wait (its task's retry policy waits that long)."""
+        payload = self.payload(EventStatus.ERROR.value, message) | {"final": final}
+        return payload | {"retry_after": retry_after} if retry_after is not None else payload
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with shared_session_scope():
@@ -52,7 +52,7 @@ class MsgFlashBaseTrigger(BaseTrigger):
             except asyncio.CancelledError:
                 raise
             except MsgFlashError as e:
-                payload = self.error_payload(str(e), isinstance(e, MsgFlashFinalError))
+                payload = self.error_payload(str(e), isinstance(e, MsgFlashFinalError), e.retry_after)
             except Exception as e:  # a missing connection, a library surprise: still one event
                 self.log.exception("The trigger failed unexpectedly.")
                 payload = self.error_payload(f"{type(e).__name__}: {e}", False)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
+from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL
 from airflow_provider_msgflash.exceptions import MsgFlashError
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashAsyncHook
-from airflow_provider_msgflash.readiness import readiness_problem, small_health
+from airflow_provider_msgflash.polling import READY_POLL_INTERVAL, Poller
+from airflow_provider_msgflash.readiness import aresolve_instance_id, readiness_problem, small_health
 from airflow_provider_msgflash.statuses import EventStatus, InstanceStatus
-from airflow_provider_msgflash.triggers.base import MAX_CONSECUTIVE_ERRORS, MsgFlashBaseTrigger
+from airflow_provider_msgflash.triggers.base import MsgFlashBaseTrigger
 
 
 class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
@@ -19,10 +20,11 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
     Yields one event ``{"status": "success"|"timeout"|"error", "instance_id", "state", "health",
     "message"}``.
 
-    :param instance_id: the instance's id.
+    :param instance_id: the instance's id, or its ``name`` or ``waNumber`` (resolved here, with one list
+        request: a task started in the triggerer never ran in a worker to resolve it).
     :param msgflash_conn_id: the Airflow connection id.
     :param min_safety_score: when set, also wait until ``safetyScore`` reaches it.
-    :param poll_interval: seconds between checks.
+    :param poll_interval: seconds between checks (at least 2).
     :param deadline: local epoch seconds after which the trigger reports ``timeout``; None: no limit.
     """
 
@@ -33,22 +35,23 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
         instance_id: str,
         msgflash_conn_id: str = DEFAULT_CONN_ID,
         min_safety_score: float | None = None,
-        poll_interval: float = 10.0,
+        poll_interval: float = READY_POLL_INTERVAL,
         deadline: float | None = None,
     ) -> None:
         super().__init__()
         self.instance_id = instance_id
         self.msgflash_conn_id = msgflash_conn_id
         self.min_safety_score = min_safety_score
-        self.poll_interval = max(1.0, float(poll_interval))
+        self.poll_interval = max(MIN_POLL_INTERVAL, float(poll_interval))
         self.deadline = deadline
+        self._resolved: str | None = None
         self._state: Any = None
         self._health: Any = None
 
     def payload(self, status: str, message: str) -> dict[str, Any]:
         return {
             "status": status,
-            "instance_id": self.instance_id,
+            "instance_id": self._resolved or self.instance_id,
             "state": self._state if isinstance(self._state, dict) else None,
             "health": small_health(self._health),
             "message": message,
@@ -56,33 +59,31 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
 
     async def _check(self, hook: MsgFlashAsyncHook) -> str | None:
         """Read state (and health when it matters); why the instance is not ready, or None."""
-        self._state = await hook.get_instance_state(self.instance_id)
+        if self._resolved is None:
+            self._resolved = await aresolve_instance_id(hook, self.instance_id)
+        self._state = await hook.get_instance_state(self._resolved)
         connected = isinstance(self._state, dict) and self._state.get("status") == InstanceStatus.CONNECTED
         wants_health = self.min_safety_score is not None and connected
-        self._health = await hook.get_instance_health(self.instance_id) if wants_health else None
-        return readiness_problem(self.instance_id, self._state, self._health, self.min_safety_score)
+        self._health = await hook.get_instance_health(self._resolved) if wants_health else None
+        return readiness_problem(self._resolved, self._state, self._health, self.min_safety_score)
 
     async def wait(self) -> dict[str, Any]:
         hook = MsgFlashAsyncHook(self.msgflash_conn_id)
-        errors = 0
+        poller = Poller(self.deadline, self.poll_interval, self.poll_interval)
         while True:
-            past_deadline = self.deadline is not None and time.time() >= self.deadline
+            past_deadline = poller.past_deadline
             try:
                 problem = await self._check(hook)
-                errors = 0
             except MsgFlashError as e:
-                errors += 1
-                if not e.retryable or errors >= MAX_CONSECUTIVE_ERRORS:
-                    raise
+                delay = poller.failed(e)  # raises when no further read can help
                 self.log.warning("Could not read instance %s (%s); will try again.", self.instance_id, e)
                 problem = f"the instance could not be read ({e.code})"
             else:
+                poller.succeeded()
                 if problem is None:
-                    return self.payload(EventStatus.SUCCESS.value, f"instance {self.instance_id} is ready")
-                self.log.info("Instance %s not ready yet: %s", self.instance_id, problem)
+                    return self.payload(EventStatus.SUCCESS.value, f"instance {self._resolved} is ready")
+                self.log.info("Instance %s not ready yet: %s", self._resolved, problem)
+                delay = poller.pause(self.poll_interval)
             if past_deadline:
                 return self.payload(EventStatus.TIMEOUT.value, problem)
-            delay = self.poll_interval
-            if self.deadline is not None:
-                delay = min(delay, max(0.0, self.deadline - time.time()))
             await asyncio.sleep(delay)

@@ -41,17 +41,16 @@ if not AIRFLOW_HAS_EVENT_TRIGGERS:
         "MsgFlashInstanceReadySensor on a schedule instead."
     )
 
-from airflow_provider_msgflash.api.shapes import health_state
+from airflow_provider_msgflash.api.defaults import MIN_POLL_INTERVAL
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError, MsgFlashError
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashAsyncHook
-from airflow_provider_msgflash.readiness import safety_score
+from airflow_provider_msgflash.polling import EVENT_POLL_INTERVAL, Poller
+from airflow_provider_msgflash.readiness import aresolve_instance_id, health_state, safety_score
 from airflow_provider_msgflash.version_compat import BaseEventTrigger, TriggerEvent
 
-DEFAULT_POLL_INTERVAL = 60.0
-MIN_POLL_INTERVAL = 1.0
-#: Consecutive failed polls (after the hook's own retries) before the instance counts as ``unreachable``.
-MAX_CONSECUTIVE_ERRORS = 3
-#: ``status`` of an instance that cannot be read (refused key, deleted instance, service down).
+DEFAULT_POLL_INTERVAL = EVENT_POLL_INTERVAL
+#: ``status`` of an instance that cannot be read (refused key, deleted instance, service down, or
+#: :data:`~airflow_provider_msgflash.polling.MAX_CONSECUTIVE_ERRORS` failed reads in a row).
 UNREACHABLE = "unreachable"
 CHANGES = ("state", "safety")
 
@@ -103,7 +102,7 @@ class MsgFlashInstanceEventTrigger(BaseEventTrigger):
 
     :param instance_id: the instance's id, or its ``name`` or ``waNumber`` (resolved once, with one list request).
     :param msgflash_conn_id: the Airflow connection id (the key is read from it, never passed in).
-    :param poll_interval: seconds between polls (default 60, at least 1).
+    :param poll_interval: seconds between polls (default 60, at least 2).
     :param min_safety_score: when set (0-100), also read the health and fire when ``safetyScore`` crosses it.
     :param watch: which changes fire: ``("state", "safety")`` by default.
     """
@@ -175,19 +174,10 @@ class MsgFlashInstanceEventTrigger(BaseEventTrigger):
 
     # -- polling ------------------------------------------------------------------------------------------
     async def _instance_id(self, hook: MsgFlashAsyncHook) -> str:
-        """The id to poll: ``instance_id`` itself, or the instance whose name/waNumber it is (one list call)."""
+        """The id to poll: ``instance_id`` itself, or the instance whose name/waNumber it is (resolved through
+        the hook, with its ambiguity check, once)."""
         if self._resolved is None:
-            listed = await hook.list_instances()
-            ref = self.instance_id
-            match = next(
-                (
-                    i
-                    for i in listed or []
-                    if isinstance(i, dict) and ref in (i.get("id"), i.get("name"), i.get("waNumber"))
-                ),
-                None,
-            )
-            self._resolved = str(match["id"]) if match else ref
+            self._resolved = await aresolve_instance_id(hook, self.instance_id)
         return self._resolved
 
     async def _observe(self, hook: MsgFlashAsyncHook) -> dict[str, Any]:
@@ -221,19 +211,24 @@ class MsgFlashInstanceEventTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = MsgFlashAsyncHook(self.msgflash_conn_id)
+        poller = Poller(min_pause=self.poll_interval, max_pause=self.poll_interval)
         last = await self._load_record()
-        errors = 0
         while True:
             started = time.monotonic()
             self.polls += 1
             try:
                 current = await self._observe(hook)
-                errors = 0
+                poller.succeeded()
             except MsgFlashError as e:
-                errors += 1
-                self.log.warning("Could not read instance %s (%s); failure %d in a row.", self.instance_id, e, errors)
+                self.log.warning(
+                    "Could not read instance %s (%s); failure %d in a row.", self.instance_id, e, poller.errors + 1
+                )
                 current = {"status": UNREACHABLE, "providerState": None, "error": f"{e}"[:300]}
-                if e.retryable and errors < MAX_CONSECUTIVE_ERRORS:
+                try:
+                    poller.failed(e)
+                except MsgFlashError:
+                    pass  # final, or too many in a row: the instance counts as unreachable
+                else:
                     await asyncio.sleep(self.poll_interval)
                     continue
             if last is None:

@@ -11,13 +11,15 @@ from airflow_provider_msgflash.exceptions import MsgFlashError
 from airflow_provider_msgflash.hooks.msgflash import DEFAULT_CONN_ID, MsgFlashAsyncHook
 from airflow_provider_msgflash.polling import (
     DEFAULT_MAX_INTERVAL,
+    MAX_CONSECUTIVE_ERRORS,
+    Poller,
     PollSchedule,
     describe_progress,
     lookup_status,
     small_progress,
 )
 from airflow_provider_msgflash.statuses import LOOKUP_TERMINAL, EventStatus, LookupStatus
-from airflow_provider_msgflash.triggers.base import MAX_CONSECUTIVE_ERRORS, MsgFlashBaseTrigger
+from airflow_provider_msgflash.triggers.base import MsgFlashBaseTrigger
 
 
 def _summarise(lookups: list[dict[str, Any]]) -> dict[str, int]:
@@ -93,20 +95,16 @@ class MsgFlashLookupTrigger(MsgFlashBaseTrigger):
             "polls": self._polls,
         }
 
-    async def _poll(self, hook: MsgFlashAsyncHook, lookup_id: str, schedule: PollSchedule) -> tuple[str, str] | None:
-        """One poll: the outcome when the lookup finished (or the deadline passed), else None."""
-        past_deadline = self.deadline is not None and time.time() >= self.deadline
-        self._polls += 1
-        progress = await hook.get_number_lookup_progress(lookup_id)
+    def _judge(self, lookup_id: str, progress: Any, past_deadline: bool) -> tuple[str, str] | None:
+        """The outcome when the lookup finished (or the deadline passed), else None."""
         status = lookup_status(progress)
         self._last[lookup_id] = small_progress(progress)
-        schedule.observe(progress)
         if status == LookupStatus.DONE:
             self.log.info("Lookup %s done: %s.", lookup_id, describe_progress(progress))
             return EventStatus.SUCCESS.value, f"lookup {lookup_id} done"
         if status in LOOKUP_TERMINAL:
-            detail = f": {progress.get('error')}" if progress.get("error") else ""
-            return status, f"lookup {lookup_id} {status}{detail}"
+            error = self._last[lookup_id].get("error")
+            return status, f"lookup {lookup_id} {status}" + (f": {error}" if error else "")
         if past_deadline:
             return EventStatus.TIMEOUT.value, f"lookup {lookup_id} still {status} at the deadline"
         self.log.info("Lookup %s: %s.", lookup_id, describe_progress(progress))
@@ -115,27 +113,28 @@ class MsgFlashLookupTrigger(MsgFlashBaseTrigger):
     async def _follow(self, hook: MsgFlashAsyncHook, lookup_id: str, requested: int) -> tuple[str, str]:
         """Poll one lookup until it is terminal or the deadline passes: (outcome, message)."""
         schedule = PollSchedule(requested, self.submitted_at, self.poll_interval, self.max_poll_interval, self.deadline)
-        errors = 0
+        poller = Poller(self.deadline, self.poll_interval, self.max_poll_interval)
         delay = schedule.next_delay()
         while True:
             await asyncio.sleep(delay)
+            past_deadline = poller.past_deadline  # read before the check: one last check after the deadline
+            self._polls += 1
             try:
-                outcome = await self._poll(hook, lookup_id, schedule)
+                progress = await hook.get_number_lookup_progress(lookup_id)
             except MsgFlashError as e:
-                errors += 1
-                if not e.retryable or errors >= MAX_CONSECUTIVE_ERRORS:
-                    raise
-                if self.deadline is not None and time.time() >= self.deadline:
+                if past_deadline:
                     return EventStatus.TIMEOUT.value, f"lookup {lookup_id}: deadline passed; last check failed: {e}"
-                delay = min(self.max_poll_interval, self.poll_interval * 2**errors)
+                delay = poller.failed(e)  # raises when no further read can help
                 self.log.warning(
                     "Could not read lookup %s (%s); failure %d of %d, next try in %.0f s.",
-                    lookup_id, e, errors, MAX_CONSECUTIVE_ERRORS, delay,
+                    lookup_id, e, poller.errors, MAX_CONSECUTIVE_ERRORS, delay,
                 )  # fmt: skip
                 continue
+            poller.succeeded()
+            schedule.observe(progress)
+            outcome = self._judge(lookup_id, progress, past_deadline)
             if outcome is not None:
                 return outcome
-            errors = 0
             delay = schedule.next_delay()
 
     async def wait(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The readers of what MsgFlash's docs do not show (``api/shapes.py``, ``api/lookups.py``): each plausible
+"""The readers of what MsgFlash's docs do not show (``api/shapes.py`` and the readers beside their users:
+``results.py``, ``readiness.py``, ``operators/contacts.py``, ``hooks/lookups.py``): each plausible
 alternative shape is read, what cannot be read is said (never guessed), and each unexpected shape is
 logged once per process. Pure functions: no server needed."""
 
@@ -11,21 +12,20 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_msgflash import readiness, results
 from airflow_provider_msgflash.api import shapes
-from airflow_provider_msgflash.api.lookups import (
-    MATCH,
-    MAYBE,
-    Window,
-    clock_ahead,
-    iter_result,
+from airflow_provider_msgflash.api.shapes import (
     lookup_counts,
+    lookup_error,
+    lookup_error_code,
     lookup_id_of,
     parse_time,
-    recovered_submission,
-    same_numbers,
 )
 from airflow_provider_msgflash.exceptions import MsgFlashFinalError
+from airflow_provider_msgflash.hooks.lookups import MAX_CLOCK_SKEW, is_candidate, submitted
+from airflow_provider_msgflash.operators.contacts import read_import_counts
 from airflow_provider_msgflash.readiness import describe_health, readiness_problem, safety_score, small_health
+from airflow_provider_msgflash.results import iter_result, same_numbers
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
@@ -67,6 +67,26 @@ def test_read_page_reads_every_plausible_list_shape(data: Any, cursor: str | Non
 
 
 @pytest.mark.parametrize(
+    ("data", "nxt", "last", "shape"),
+    [
+        ({"lookups": LOOKUPS, "next": "c2", "hasMore": True}, {"cursor": "c2"}, False, "the cursor under 'next'"),
+        ({"lookups": LOOKUPS, "nextPageToken": "t"}, {"cursor": "t"}, False, "the cursor under 'nextPageToken'"),
+        ({"lookups": LOOKUPS, "page": 1, "totalPages": 3}, {"page": 2}, False, "page numbers with totals"),
+        ({"lookups": LOOKUPS, "page": 3, "totalPages": 3}, None, True, "page numbers with totals"),
+        ({"lookups": LOOKUPS, "page": 1, "total": 250}, {"page": 2}, False, "page numbers with totals"),
+        ({"lookups": LOOKUPS, "page": 3, "total": 250}, None, True, "page numbers with totals"),
+        ({"lookups": LOOKUPS, "hasMore": True}, None, False, "hasMore without a cursor"),  # cannot go on
+        ({"lookups": LOOKUPS, "nextCursor": None, "hasMore": False}, None, True, None),
+        ({"lookups": LOOKUPS}, None, True, None),  # no paging fields, a short page: the last one
+        ({"lookups": LOOKUPS * 50}, None, False, None),  # no paging fields, a full page: more may exist
+    ],
+)
+def test_read_page_follows_every_paging_style(data: Any, nxt: Any, last: bool, shape: str | None) -> None:
+    page = shapes.read_page(data, "lookups", limit=100)
+    assert (page.next, page.last, page.shape) == (nxt, last, shape)
+
+
+@pytest.mark.parametrize(
     ("data", "problem"),
     [
         ({"count": 2, "nextCursor": None}, "no list in the answer (keys: count, nextCursor)"),
@@ -89,9 +109,9 @@ def test_read_page_leaves_out_items_that_are_not_objects_and_says_so() -> None:
 
 
 # -- result items ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("field", shapes.NUMBER_FIELDS)
+@pytest.mark.parametrize("field", results.NUMBER_FIELDS)
 def test_result_item_objects_hold_the_number_under_any_known_field(field: str) -> None:
-    assert shapes.result_number({field: "+41795550000", "status": "ok"}) == "+41795550000"
+    assert results.result_number({field: "+41795550000", "status": "ok"}) == "+41795550000"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +125,7 @@ def test_result_item_objects_hold_the_number_under_any_known_field(field: str) -
     ],
 )
 def test_result_number(item: Any, number: str | None) -> None:
-    assert shapes.result_number(item) == number
+    assert results.result_number(item) == number
 
 
 def test_iter_result_reads_objects_and_notes_the_shape_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -156,7 +176,7 @@ def test_same_numbers_says_when_it_cannot_tell() -> None:
     ],
 )
 def test_import_counts_under_any_plausible_name_unknown_is_none(answer: Any, counts: tuple, shape: str | None) -> None:
-    read = shapes.read_import_counts(answer)
+    read = read_import_counts(answer)
     assert tuple(read.counts.values()) == counts
     assert read.complete is (None not in counts)
     if shape is not None:
@@ -166,7 +186,7 @@ def test_import_counts_under_any_plausible_name_unknown_is_none(answer: Any, cou
 
 
 def test_import_counts_from_a_summary_object_name_where_they_were_found() -> None:
-    read = shapes.read_import_counts({"lookupId": "l", "tag": "t", "summary": {"new": 60, "existing": 1}})
+    read = read_import_counts({"lookupId": "l", "tag": "t", "summary": {"new": 60, "existing": 1}})
     assert (
         read.shape == "imported as summary.new; alreadyExisting as summary.existing; no skipped count "
         "(keys: lookupId, summary, tag)"
@@ -208,7 +228,7 @@ def test_small_answer_keeps_small_answers_and_cuts_big_ones() -> None:
     ],
 )
 def test_safety_score_as_a_number_or_an_object(score: Any, value: float | None) -> None:
-    assert shapes.health_score({"safetyScore": score}) == value
+    assert readiness.safety_score({"safetyScore": score}) == value
     assert safety_score({"safetyScore": score}) == value
 
 
@@ -218,8 +238,8 @@ def test_health_fields_as_objects_are_read_and_described() -> None:
         "safetyScore": {"value": 35, "max": 100},
         "recommendations": [{"code": "SLOW_DOWN", "message": "Send fewer messages"}, "Warm up"],
     }
-    assert shapes.health_state(health) == "at_risk"
-    assert shapes.health_recommendations(health) == ["Send fewer messages (SLOW_DOWN)", "Warm up"]
+    assert readiness.health_state(health) == "at_risk"
+    assert readiness.health_recommendations(health) == ["Send fewer messages (SLOW_DOWN)", "Warm up"]
     text = describe_health(health)
     assert text == "safetyState=at_risk, safetyScore=35; recommendations: Send fewer messages (SLOW_DOWN); Warm up"
     assert small_health(health) == {"safetyState": "at_risk", "safetyScore": 35.0}
@@ -280,50 +300,58 @@ def _item(**fields: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("fields", "kind"),
+    ("fields", "candidate"),
     [
-        ({}, MATCH),
-        ({"createdAt": _iso(NOW - timedelta(seconds=50))}, MATCH),  # within the allowance
-        ({"requestedCount": None, "requested": 3}, MATCH),
-        ({"id": None, "lookupId": "l1"}, MATCH),
-        ({"instanceId": None}, MAYBE),
-        ({"requestedCount": None}, MAYBE),
-        ({"createdAt": None}, MAYBE),
-        ({"createdAt": _iso(NOW - timedelta(minutes=7))}, MAYBE),  # server clock behind, or an older lookup
-        ({"createdAt": _iso(NOW - timedelta(minutes=20))}, None),
-        ({"instanceId": "i2"}, None),
-        ({"requestedCount": 4}, None),
-        ({"status": "cancelled"}, None),
-        ({"id": None}, None),
+        ({}, True),
+        ({"createdAt": _iso(NOW - timedelta(seconds=50))}, True),
+        ({"requestedCount": None, "requested": 3}, True),
+        ({"id": None, "lookupId": "l1"}, True),
+        ({"instanceId": None}, True),  # not said: proven (or not) by its numbers
+        ({"requestedCount": None}, True),
+        ({"createdAt": None}, True),
+        ({"createdAt": _iso(NOW - timedelta(minutes=7))}, True),  # server clock behind, or an older lookup
+        ({"createdAt": _iso(NOW - timedelta(minutes=20))}, False),
+        ({"instanceId": "i2"}, False),
+        ({"requestedCount": 4}, False),
+        ({"status": "cancelled"}, False),
+        ({"status": "failed"}, False),
+        ({"id": None}, False),
     ],
 )
-def test_window_kind(fields: dict[str, Any], kind: str | None) -> None:
-    assert Window("i1", 3, NOW).kind(_item(**fields)) == kind
+def test_which_listed_lookups_are_candidates(fields: dict[str, Any], candidate: bool) -> None:
+    assert is_candidate(_item(**fields), "i1", 3, NOW - MAX_CLOCK_SKEW) is candidate
 
 
-def test_a_server_clock_seen_ahead_is_corrected_for() -> None:
+def test_a_server_clock_ahead_never_hides_our_lookup() -> None:
+    """Created "in the future" (the server's clock 7 minutes ahead), our lookup is still a candidate, and so
+    is an older one of the same size: their numbers decide, not their times."""
     ahead = timedelta(minutes=7)
     items = [
         _item(id="mine", createdAt=_iso(NOW + ahead)),
         _item(id="older", createdAt=_iso(NOW + ahead - timedelta(minutes=3))),
     ]
-    measured = clock_ahead(items, NOW)
-    assert measured == ahead
-    window = Window("i1", 3, NOW, measured)
-    assert [window.kind(i) for i in items] == [MATCH, MAYBE]
-    assert clock_ahead([_item(createdAt=_iso(NOW - timedelta(hours=1)))], NOW) == timedelta(0)
-    assert clock_ahead([_item(createdAt=None)], NOW) == timedelta(0)
+    assert [is_candidate(i, "i1", 3, NOW - MAX_CLOCK_SKEW) for i in items] == [True, True]
+
+
+def test_a_failed_lookups_error_as_text_and_code() -> None:
+    assert lookup_error({"error": {"code": "ACCOUNT_BLOCKED", "message": "blocked"}}) == "ACCOUNT_BLOCKED: blocked"
+    assert lookup_error({"error": "INSTANCE_DISCONNECTED: the instance went away"}).startswith("INSTANCE_")
+    assert lookup_error({"error": None}) is None and lookup_error({}) is None
+    assert lookup_error_code({"error": {"code": "ACCOUNT_BLOCKED", "message": "blocked"}}) == "ACCOUNT_BLOCKED"
+    assert lookup_error_code({"error": "INSTANCE_DISCONNECTED: the instance went away"}) == "INSTANCE_DISCONNECTED"
+    assert lookup_error_code({"error": "the provider stopped answering"}) is None
+    assert "{" not in lookup_error({"error": {"code": "X_Y", "message": "m"}})  # never a Python dict repr
 
 
 def test_recovered_submission_without_mode() -> None:
     item = _item(mode=None, requestedCount=150, status="processing")
-    assert recovered_submission(item) == {
+    assert submitted(item) == {
         "mode": "async",
         "lookupId": "l1",
         "status": "processing",
         "requested": 150,
         "recovered": True,
     }
-    assert recovered_submission(_item(mode="sync", requestedCount=None))["mode"] == "sync"
-    assert recovered_submission(_item(requestedCount=None))["mode"] is None
+    assert submitted(_item(mode="sync", requestedCount=None))["mode"] == "sync"
+    assert submitted(_item(requestedCount=None))["mode"] is None
     assert lookup_id_of({"lookupId": "x"}) == "x" and lookup_id_of({"id": 3}) is None

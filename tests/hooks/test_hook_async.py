@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from airflow_provider_msgflash.hooks import async_hook as hooks_module
+from airflow_provider_msgflash.hooks import msgflash as hooks_module
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, close_shared_session
 from airflow_provider_msgflash.version_compat import BaseHook
 from tests.hooks.msgflash_hookkit import personal_key

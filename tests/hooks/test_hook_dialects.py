@@ -2,8 +2,9 @@
 the sandbox under each dialect (docs/sandbox.md, "Dialects"), and the scriptable local server for the
 shapes no dialect produces (an unreadable list).
 
-Critical flows, each under every dialect, with the sync and the async hook: listing lookups, recovering a
-lookup whose create answer was lost (never a second lookup), and reusing an earlier try's lookup."""
+Critical flows, each under every dialect: listing lookups in every paging style, recovering a lookup whose
+create answer was lost (never a second lookup), and reusing an earlier try's lookup only when it holds the same
+numbers (never another run's lookup of the same size)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_msgflash.exceptions import MsgFlashFinalError
-from airflow_provider_msgflash.hooks import flows
-from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
+from airflow_provider_msgflash.hooks import lookups
+from airflow_provider_msgflash.hooks.lookups import find_reusable_lookup, scan_lookups
+from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 from airflow_provider_msgflash.sandbox import DIALECTS, SEEDED_INSTANCES
 from tests.hooks.msgflash_hookkit import when_seen
 
@@ -33,13 +35,12 @@ def posts(sb: Any) -> list[dict[str, Any]]:
     return [r for r in sb.requests() if r["method"] == "POST" and r["path"] == "/api/v1/number-lookups"]
 
 
-async def call(hook: Any, method: str, *args: Any) -> Any:
-    """``hook.method(*args)`` for either hook (the async hook's methods return awaitables)."""
-    result = getattr(hook, method)(*args)
-    return await result if isinstance(hook, MsgFlashAsyncHook) else result
-
-
-HOOKS = [MsgFlashHook, MsgFlashAsyncHook]
+@pytest.fixture
+def quick_proof(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Look again after an unclear answer at once, and give up waiting for a stalled lookup's numbers soon."""
+    monkeypatch.setattr(lookups, "RECOVERY_PAUSE", 0.05)
+    monkeypatch.setattr(lookups, "PROOF_WAIT", 2.0)
+    monkeypatch.setattr(lookups, "TYPICAL_RATE", 1e9)  # the wait is PROOF_WAIT, whatever the size
 
 
 # -- listing ----------------------------------------------------------------------------------------
@@ -51,23 +52,22 @@ def test_iter_number_lookups_reads_every_list_shape(sb: Any, dialect: str | None
     listed = [x["id"] for x in hook.iter_number_lookups(page_size=2)]
     # A plain array has no paging: its one page is all that can be listed.
     assert listed == (newest_first[:2] if "list-array" in in_force else newest_first)
-    found = hook.find_lookups(CONNECTED, 3, datetime.now(timezone.utc) - timedelta(seconds=30))
-    assert [x["id"] for x in found] == ([] if "clock-behind" in in_force else [newest_first[2]])
+    scan = scan_lookups(hook, CONNECTED, 3, datetime.now(timezone.utc) - timedelta(seconds=30))
+    # Whatever the clock says (7 minutes behind, or ahead), the lookup of 3 is a candidate: numbers decide.
+    assert [x["id"] for x in scan.candidates] == [newest_first[2]]
+    assert scan.problem is None
 
 
 # -- a lost create answer ---------------------------------------------------------------------------
 @pytest.mark.parametrize("dialect", CASES, ids=IDS)
-@pytest.mark.parametrize(("hook_class", "size"), [(MsgFlashHook, 4), (MsgFlashHook, 120), (MsgFlashAsyncHook, 120)])
-async def test_lost_create_answer_is_recovered_never_sent_twice(
-    sb: Any, dialect: str | None, hook_class: Any, size: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The sandbox processes the POST and drops its answer: the hook finds the lookup it made, whatever
-    the list's shape or the server's clock (a lookup seen minutes behind is checked by its numbers)."""
-    monkeypatch.setattr(flows, "RECOVERY_PAUSE", 0.05)  # the sandbox has processed the POST already
+@pytest.mark.parametrize("size", [4, 120])
+def test_lost_create_answer_is_recovered_never_sent_twice(sb: Any, dialect: str | None, size: int, quick_proof) -> None:
+    """The sandbox processes the POST and drops its answer: the hook finds the lookup it made, whatever the
+    list's shape or paging or the server's clock: proven by its numbers."""
     sb.set_dialect(dialect)
     sb.set_faults(drop_rate=1.0, pace=0)  # pace 0: an async lookup is finished when its 202 leaves
     lift = when_seen(sb, lambda r: r["method"] == "POST", lambda: sb.set_faults(drop_rate=0.0))
-    answer = await call(hook_class(max_retries=3), "create_number_lookup", CONNECTED, numbers(size))
+    answer = MsgFlashHook(max_retries=3).create_number_lookup(CONNECTED, numbers(size))
     lift.join()
     (lookup,) = sb.state()["lookups"]
     assert [p["dropped"] for p in posts(sb)] == [True]
@@ -92,9 +92,9 @@ def test_lost_create_answer_with_the_list_under_items_is_not_a_duplicate_lookup(
     assert answer["recovered"] is True
 
 
-def test_lost_create_answer_that_cannot_be_checked_fails_saying_a_lookup_may_exist(sb: Any) -> None:
-    """Server clock 7 minutes behind and the lookup still running: it cannot be told from an older lookup
-    of the same size, so the request is not sent again; the task fails for good, saying how to check."""
+def test_lost_create_answer_that_cannot_be_checked_fails_saying_a_lookup_may_exist(sb: Any, quick_proof) -> None:
+    """The lookup the lost request made stalls: its numbers cannot be compared in time (whatever the server's
+    clock), so the request is not sent again; the task fails for good, saying how to check."""
     sb.set_dialect("clock-behind")
     sb.set_faults(drop_rate=1.0, stall_lookups=1)
     lift = when_seen(sb, lambda r: r["method"] == "POST", lambda: sb.set_faults(drop_rate=0.0))
@@ -106,7 +106,7 @@ def test_lost_create_answer_that_cannot_be_checked_fails_saying_a_lookup_may_exi
     assert ei.value.code == "LOOKUP_MAY_EXIST"
     message = str(ei.value)
     assert lookup["id"] in message and "GET /api/v1/number-lookups" in message and "dashboard" in message
-    assert "server's clock is behind" in message
+    assert "could not be checked in time" in message
 
 
 UNREADABLE_LISTS = {
@@ -147,49 +147,59 @@ def test_lost_create_answer_never_takes_another_part_of_a_split_lookup(fake_api,
 
 # -- reuse on a retry -------------------------------------------------------------------------------
 @pytest.mark.parametrize("dialect", CASES, ids=IDS)
-@pytest.mark.parametrize("hook_class", HOOKS)
-async def test_retry_reuses_a_finished_lookup_with_the_same_numbers(
-    sb: Any, dialect: str | None, hook_class: Any
-) -> None:
+def test_retry_reuses_a_finished_lookup_with_the_same_numbers(sb: Any, dialect: str | None) -> None:
     sb.set_dialect(dialect)
-    hook = hook_class()
+    hook = MsgFlashHook()
     nums = numbers(30)
-    first = await call(hook, "create_number_lookup", CONNECTED, nums)
+    first = hook.create_number_lookup(CONNECTED, nums)
     since = datetime.now(timezone.utc) - timedelta(minutes=5)  # the DAG run started 5 minutes ago
-    again = await call(hook, "find_reusable_lookup", CONNECTED, nums, since, set())
+    again = find_reusable_lookup(hook, CONNECTED, nums, since)
     assert again is not None and (again["lookupId"], again["recovered"]) == (first["lookupId"], True)
-    assert await call(hook, "find_reusable_lookup", CONNECTED, numbers(30, 500), since, set()) is None
-    assert await call(hook, "find_reusable_lookup", CONNECTED, nums, since, {first["lookupId"]}) is None
+    assert find_reusable_lookup(hook, CONNECTED, numbers(30, 500), since) is None
+    assert find_reusable_lookup(hook, CONNECTED, nums, since, {first["lookupId"]}) is None
     assert len(sb.state()["lookups"]) == 1
 
 
 @pytest.mark.parametrize("dialect", CASES, ids=IDS)
-def test_retry_reuses_a_running_lookup_unless_it_cannot_be_told_apart(
-    sb: Any, dialect: str | None, capfd: pytest.CaptureFixture[str]
+def test_retry_reuses_a_running_lookup_once_its_numbers_prove_it(sb: Any, dialect: str | None) -> None:
+    """A running lookup does not show its numbers: it is waited for, then compared, then reused."""
+    sb.set_dialect(dialect)
+    hook = MsgFlashHook()
+    first = hook.create_number_lookup(CONNECTED, numbers(200))
+    assert first["status"] == "pending"
+    again = find_reusable_lookup(hook, CONNECTED, numbers(200), datetime.now(timezone.utc) - timedelta(minutes=5))
+    assert again is not None and (again["lookupId"], again["status"]) == (first["lookupId"], "done")
+
+
+def test_retry_never_adopts_another_runs_running_lookup_of_the_same_size(sb: Any) -> None:
+    """The measured defect: run Y submits 250 numbers; run X's retry, for 250 *other* numbers on the same instance,
+    took Y's pending lookup as its own. Now Y's lookup is waited for, its numbers compared, and left alone."""
+    hook = MsgFlashHook()
+    theirs = sb.create_lookup_as_other(CONNECTED, numbers(250, 9000))
+    assert theirs["status"] == "pending"
+    since = datetime.now(timezone.utc) - timedelta(minutes=5)
+    assert find_reusable_lookup(hook, CONNECTED, numbers(250), since) is None
+    assert [lk["status"] for lk in sb.state()["lookups"]] == ["done"]  # not cancelled: not ours
+
+
+def test_retry_with_a_lookup_that_cannot_be_checked_submits_and_says_so(
+    sb: Any, quick_proof, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    in_force = sb.set_dialect(dialect)
     sb.set_faults(stall_lookups=1)
     hook = MsgFlashHook()
     first = hook.create_number_lookup(CONNECTED, numbers(200))
-    again = hook.find_reusable_lookup(CONNECTED, numbers(200), datetime.now(timezone.utc) - timedelta(minutes=5), set())
-    if "clock-behind" in in_force:
-        # Created "7 minutes ago" by the server's clock, before the DAG run started by ours: it may be
-        # an older lookup of the same size, and a running lookup cannot be checked by its numbers.
-        assert again is None
-        assert f"lookup(s) {first['lookupId']}" in capfd.readouterr().out
-    else:
-        assert again is not None and again["lookupId"] == first["lookupId"]
-        assert again["status"] in ("pending", "processing")
+    assert (
+        find_reusable_lookup(hook, CONNECTED, numbers(200), datetime.now(timezone.utc) - timedelta(minutes=5)) is None
+    )
+    out = capfd.readouterr().out
+    assert f"lookup(s) {first['lookupId']}" in out and "could not be compared" in out
 
 
-@pytest.mark.parametrize("hook_class", HOOKS)
-async def test_retry_that_cannot_read_the_list_says_so_and_submits(
-    fake_api, fake_conn, hook_class: Any, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_retry_that_cannot_read_the_list_says_so_and_submits(fake_api, fake_conn, capfd) -> None:
     fake_conn()
     fake_api.on("GET", "/number-lookups", fake_api.ok({"recent": [{"id": "a"}], "archived": [{"id": "b"}]}))
     since = datetime.now(timezone.utc) - timedelta(minutes=5)
-    assert await call(hook_class(), "find_reusable_lookup", "inst-1", numbers(3), since, set()) is None
+    assert find_reusable_lookup(MsgFlashHook(), "inst-1", numbers(3), since) is None
     out = capfd.readouterr().out
     assert "cannot check whether an earlier try already submitted this lookup" in out
     assert "several lists" in out

@@ -48,14 +48,14 @@ IDS = [row[0] for row in TABLE]
 DETAILS = [{"field": "numbers", "issue": "x"}]
 
 
-def _check(exc, code, status, cls):
+def _check(exc, code, status, cls, request="GET /api/v1/instances/inst-1"):
     assert type(exc) is cls
     assert (exc.code, exc.status_code) == (code, status)
     assert exc.message.startswith(f"API says {code}")  # the API's own message is kept, first
     assert exc.details == DETAILS
-    assert exc.request == "GET /api/v1/instances/inst-1"
+    assert exc.request == request
     text = str(exc)
-    assert f"{status} {code}" in text and f"API says {code}" in text and "GET /api/v1/instances/inst-1" in text
+    assert f"{status} {code}" in text and f"API says {code}" in text and request in text
 
 
 @pytest.mark.parametrize(("code", "status", "cls", "retried"), TABLE, ids=IDS)
@@ -72,10 +72,10 @@ def test_sync_error_code_maps_to_exception(code, status, cls, retried, fake_api,
 @pytest.mark.parametrize(("code", "status", "cls", "retried"), TABLE, ids=IDS)
 async def test_async_error_code_maps_to_exception(code, status, cls, retried, fake_api, fake_conn):
     fake_conn(max_retries=0)
-    fake_api.on("GET", "/instances/inst-1", fake_api.err(status, code, f"API says {code}", DETAILS))
+    fake_api.on("GET", "/instances/inst-1/state", fake_api.err(status, code, f"API says {code}", DETAILS))
     with pytest.raises(MsgFlashError) as ei:
-        await MsgFlashAsyncHook().get_instance("inst-1")
-    _check(ei.value, code, status, cls)
+        await MsgFlashAsyncHook().get_instance_state("inst-1")
+    _check(ei.value, code, status, cls, "GET /api/v1/instances/inst-1/state")
     assert len(fake_api.requests) == 1
 
 
@@ -116,7 +116,9 @@ def test_html_502_from_a_proxy_is_a_retried_server_error(fake_api, fake_conn):
     with pytest.raises(MsgFlashServerError) as ei:
         MsgFlashHook().list_instances()
     assert ei.value.status_code == 502 and ei.value.code is None
-    assert "unexpected answer from MsgFlash" in ei.value.message and "502 Bad Gateway" in ei.value.message
+    # The host answered: a gateway in front of MsgFlash spoke, and the Base URL is not blamed.
+    assert "a gateway or proxy in front of MsgFlash answered HTTP 502" in ei.value.message
+    assert "502 Bad Gateway" in ei.value.message and "Base URL" not in ei.value.message
     assert len(fake_api.requests) == 2  # retried once
 
 

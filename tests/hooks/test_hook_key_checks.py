@@ -64,7 +64,7 @@ async def test_async_hook_refuses_before_sending(password, team_id, words, fake_
     extra = {"team_id": team_id} if team_id else None
     conn_id = set_conn(fake_api.url, password, extra=extra, conn_id="msgflash_keycheck")
     with pytest.raises(MsgFlashConfigError) as ei:
-        await MsgFlashAsyncHook(conn_id).get_instance("inst-1")
+        await MsgFlashAsyncHook(conn_id).get_instance_state("inst-1")
     _check(ei.value, password, words)
     assert fake_api.requests == []
 

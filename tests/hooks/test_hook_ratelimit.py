@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_msgflash.exceptions import MsgFlashQuotaExceededError
-from airflow_provider_msgflash.hooks.async_hook import _shared_session
-from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
+from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook, _shared_session
 from airflow_provider_msgflash.ratelimit import KeyRateLimiter, limiter_for
 from tests.hooks.msgflash_hookkit import personal_key
 
@@ -94,23 +93,29 @@ async def test_sync_and_async_hooks_share_the_key_limit(fake_api, set_conn):
     assert limiter_for(key, 3).waits == 1
 
 
-def test_every_sync_request_takes_a_permit_and_reports_its_answer(sandbox_conn, monkeypatch):
-    fresh_key_conn(sandbox_conn)
+def test_every_sync_request_takes_a_permit_and_reports_only_a_429(sandbox_conn, monkeypatch):
+    sb, _ = fresh_key_conn(sandbox_conn, max_retries=2)
     hook = MsgFlashHook()
     calls = count_limiter_calls(monkeypatch, hook.limiter)
     hook.list_instances()
     hook.get_me()
     assert len(calls["acquire"]) == 2
-    assert [args[1] for args in calls["report"]] == [200, 200]
+    assert calls["report"] == []  # a 200 teaches the limiter nothing: no call, no store transaction
+    sb.set_faults(storm_429=1)
+    hook.list_instances()
+    assert len(calls["acquire"]) > 3 and calls["report"] and {args[1] for args in calls["report"]} == {429}
 
 
-async def test_every_async_request_takes_a_permit_and_reports_its_answer(sandbox_conn, monkeypatch):
-    fresh_key_conn(sandbox_conn)
+async def test_every_async_request_takes_a_permit_and_reports_only_a_429(sandbox_conn, monkeypatch):
+    sb, _ = fresh_key_conn(sandbox_conn, max_retries=2)
     calls = count_limiter_calls(monkeypatch, MsgFlashHook().limiter)  # the async hooks' limiter too
     hooks = [MsgFlashAsyncHook() for _ in range(3)]
     await asyncio.gather(*(h.list_instances() for h in hooks))
     assert len(calls["acquire"]) == 3
-    assert [args[1] for args in calls["report"]] == [200, 200, 200]
+    assert calls["report"] == []
+    sb.set_faults(storm_429=1)
+    await hooks[0].list_instances()
+    assert len(calls["acquire"]) > 4 and calls["report"] and {args[1] for args in calls["report"]} == {429}
 
 
 def test_a_429_from_msgflash_cuts_the_key_rate(sandbox_conn):

@@ -13,15 +13,16 @@ from email.utils import formatdate
 import pytest
 
 from airflow_provider_msgflash.api import answers as _answers
-from airflow_provider_msgflash.api import retry as _retry
 from airflow_provider_msgflash.exceptions import (
     MsgFlashConnectionError,
     MsgFlashError,
     MsgFlashQuotaExceededError,
+    MsgFlashQuotaResetError,
     MsgFlashRateLimitError,
     MsgFlashServerError,
 )
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
+from airflow_provider_msgflash.version_compat import AIRFLOW_HAS_RETRY_POLICIES, AirflowFailException
 from tests.hooks.msgflash_hookkit import free_port, personal_key
 
 INSTANCES = [{"id": "inst-1", "name": "main", "status": "connected"}]
@@ -115,13 +116,27 @@ def test_parse_retry_after():
 
 def test_retry_wait_backoff_is_bounded_and_grows():
     for attempt in range(1, 12):
-        w = _retry.retry_wait(None, attempt)
-        expected = min(_retry.MAX_BACKOFF, 0.5 * 2 ** (attempt - 1))
-        assert expected * 0.5 <= w <= expected
+        w = _answers.retry_wait(MsgFlashServerError("x"), attempt, 99, True)
+        expected = min(_answers.MAX_BACKOFF, 0.5 * 2 ** (attempt - 1))
+        assert w is not None and expected * 0.5 <= w <= expected
     limited = MsgFlashRateLimitError("x", retry_after=2.0)
-    assert 2.0 <= _retry.retry_wait(limited, 1) <= 2.25
+    assert 2.0 <= (_answers.retry_wait(limited, 1, 5, True) or 0) <= 2.25
     huge = MsgFlashRateLimitError("x", retry_after=10_000.0)
-    assert _retry.retry_wait(huge, 1) <= 4 * _retry.MAX_BACKOFF + 0.25
+    assert (_answers.retry_wait(huge, 1, 5, True) or 1e9) <= _answers.MAX_RETRY_AFTER + 0.25
+
+
+def test_retry_wait_says_what_may_be_sent_again():
+    server, dropped = MsgFlashServerError("502"), MsgFlashConnectionError("reset", maybe_sent=True)
+    never_sent, limited = MsgFlashConnectionError("refused", maybe_sent=False), MsgFlashRateLimitError("429")
+    for error in (server, dropped, never_sent, limited):
+        assert _answers.retry_wait(error, 1, 5, True) is not None  # a GET: always, while retries are left
+        assert _answers.retry_wait(error, 6, 5, True) is None  # no retry left
+    # A POST that is not idempotent: only what proves it was refused or never sent is sent again.
+    assert _answers.retry_wait(never_sent, 1, 5, False) is not None
+    assert _answers.retry_wait(limited, 1, 5, False) is not None
+    assert _answers.retry_wait(server, 1, 5, False) is None  # a 5xx may come after processing
+    assert _answers.retry_wait(dropped, 1, 5, False) is None
+    assert _answers.retry_wait(MsgFlashError("400"), 1, 5, True) is None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,15 +272,34 @@ async def test_async_no_retry_on_client_errors(status, code, fake_api, fake_conn
 
 def test_monthly_quota_fails_at_once_with_a_clear_message(fake_api, fake_conn):
     fake_conn(max_retries=5)
-    fake_api.on(
-        "GET",
-        "/instances",
-        fake_api.err(429, "MONTHLY_API_REQUEST_QUOTA_EXCEEDED", "Quota used", headers={"Retry-After": "1"}),
-    )
+    fake_api.on("GET", "/instances", fake_api.err(429, "MONTHLY_API_REQUEST_QUOTA_EXCEEDED", "Quota used"))
     with pytest.raises(MsgFlashQuotaExceededError) as ei:
         MsgFlashHook().list_instances()
     assert "will not clear within this task" in str(ei.value)
-    assert len(fake_api.requests) == 1  # not retried, so its Retry-After is not waited for either
+    assert len(fake_api.requests) == 1  # not retried
+
+
+def test_monthly_quota_with_a_known_reset_is_left_to_the_task_retry_policy(fake_api, fake_conn):
+    """A used-up quota that resets within the hour (Retry-After) is not waited for inside the request, nor final:
+    on Airflow 3.3 MsgFlashRetryPolicy retries the task after that delay; elsewhere it stays final."""
+    fake_conn(max_retries=5)
+    fake_api.on(
+        "GET",
+        "/instances",
+        fake_api.err(429, "MONTHLY_API_REQUEST_QUOTA_EXCEEDED", "Quota used", headers={"Retry-After": "90"}),
+    )
+    with pytest.raises(MsgFlashError) as ei:
+        MsgFlashHook().list_instances()
+    assert len(fake_api.requests) == 1  # not retried within the task, so its Retry-After is not waited for
+    if AIRFLOW_HAS_RETRY_POLICIES:
+        assert type(ei.value) is MsgFlashQuotaResetError and not isinstance(ei.value, AirflowFailException)
+        assert (
+            85 <= (ei.value.retry_after or 0) <= 90
+            and "resets in" in ei.value.message
+            and "will not clear" not in ei.value.message
+        )
+    else:
+        assert isinstance(ei.value, MsgFlashQuotaExceededError)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,6 +340,13 @@ def _lookup_list(*items):
     return lambda seen: {"data": {"lookups": [i() for i in items], "nextCursor": None, "hasMore": False}}
 
 
+def _detail(lookup_id, numbers):
+    return {**_listed(lookup_id), "result": {"onWhatsApp": numbers[:1], "notOnWhatsApp": numbers[1:], "invalid": []}}
+
+
+OTHERS = ["+41790000001", "+41790000002", "+41790000003"]  # another run's numbers, of the same count
+
+
 def test_create_lookup_not_repeated_after_read_timeout_but_recovered(fake_api, fake_conn):
     fake_conn(max_retries=3, timeout=0.5)
     fake_api.on("POST", "/number-lookups", fake_api.ok(SYNC_ANSWER, delay=1.2))
@@ -317,11 +358,14 @@ def test_create_lookup_not_repeated_after_read_timeout_but_recovered(fake_api, f
             _lookup_list(
                 lambda: _listed("l-other-instance", instance_id="inst-2"),
                 lambda: _listed("l-other-count", requested=4),
+                lambda: _listed("l-same-size-other-numbers", age=0.2),
                 lambda: _listed("l-mine", age=0.5),
                 lambda: _listed("l-older-same-shape", age=3600),
             ),
         ),
     )
+    fake_api.on("GET", "/number-lookups/l-same-size-other-numbers", fake_api.ok(_detail("x", OTHERS)))
+    fake_api.on("GET", "/number-lookups/l-mine", fake_api.ok(_detail("l-mine", NUMBERS)))
     answer = MsgFlashHook().create_number_lookup("inst-1", NUMBERS)
     assert answer["recovered"] is True
     assert answer["lookupId"] == "l-mine"
@@ -336,6 +380,7 @@ def test_create_lookup_after_dropped_answer_is_recovered(fake_api, fake_conn):
     fake_conn(max_retries=3)
     fake_api.on("POST", "/number-lookups", fake_api.Reply(drop=True))
     fake_api.on("GET", "/number-lookups", fake_api.Reply(200, _lookup_list(lambda: _listed("l-mine"))))
+    fake_api.on("GET", "/number-lookups/l-mine", fake_api.ok(_detail("l-mine", NUMBERS)))
     answer = MsgFlashHook().create_number_lookup("inst-1", NUMBERS)
     assert (answer["lookupId"], answer["recovered"]) == ("l-mine", True)
     assert len(fake_api.seen("POST", "/number-lookups")) == 1
@@ -362,12 +407,26 @@ def test_create_lookup_sent_again_when_the_lost_request_created_nothing(fake_api
     assert len(fake_api.seen("GET", "/number-lookups")) == 1
 
 
-def test_create_lookup_retried_after_5xx(fake_api, fake_conn):
+def test_create_lookup_after_a_5xx_looks_before_sending_again(fake_api, fake_conn):
+    """A 5xx does not prove the POST was refused: the list is read first; only when it shows none is the
+    request sent again."""
     fake_conn(max_retries=3)
     fake_api.on("POST", "/number-lookups", fake_api.err(502, "PROVIDER_ERROR"), fake_api.ok(SYNC_ANSWER))
+    fake_api.on("GET", "/number-lookups", fake_api.Reply(200, _lookup_list(lambda: _listed("l-old", age=3600))))
     assert MsgFlashHook().create_number_lookup("inst-1", NUMBERS) == SYNC_ANSWER
     assert len(fake_api.seen("POST", "/number-lookups")) == 2
-    assert fake_api.seen("GET", "/number-lookups") == []
+    assert len(fake_api.seen("GET", "/number-lookups")) == 1
+
+
+def test_create_lookup_answered_by_a_gateway_page_after_processing_is_found_not_sent_again(fake_api, fake_conn):
+    fake_conn(max_retries=3)
+    page = "<html><head><title>504 Gateway Time-out</title></head><body><h1>504</h1></body></html>"
+    fake_api.on("POST", "/number-lookups", fake_api.Reply(504, page, headers={"Content-Type": "text/html"}))
+    fake_api.on("GET", "/number-lookups", fake_api.Reply(200, _lookup_list(lambda: _listed("l-mine"))))
+    fake_api.on("GET", "/number-lookups/l-mine", fake_api.ok(_detail("l-mine", NUMBERS)))
+    answer = MsgFlashHook().create_number_lookup("inst-1", NUMBERS)
+    assert (answer["lookupId"], answer["recovered"]) == ("l-mine", True)
+    assert len(fake_api.seen("POST", "/number-lookups")) == 1
 
 
 def test_create_lookup_retried_after_connect_error(set_conn, start_fake_api_later):

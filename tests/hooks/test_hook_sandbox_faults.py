@@ -61,7 +61,7 @@ def test_unknown_key_is_401_and_not_retried(sandbox_conn):
 async def test_async_unknown_key_is_401(sandbox_conn):
     sb = sandbox_conn(key=personal_key(), max_retries=3)
     with pytest.raises(MsgFlashAuthError):
-        await MsgFlashAsyncHook().get_instance(CONNECTED)
+        await MsgFlashAsyncHook().get_instance_state(CONNECTED)
     assert [r["status"] for r in api_log(sb)] == [401]
 
 
@@ -191,7 +191,7 @@ async def test_async_5xx_then_recovery(sandbox_conn):
     sb = sandbox_conn(max_retries=4)
     sb.set_faults(error_rate=1.0)
     lift = when_seen(sb, lambda r: r["status"] >= 500, lambda: sb.set_faults(error_rate=0.0))
-    assert (await MsgFlashAsyncHook().get_instance(CONNECTED))["id"] == CONNECTED
+    assert (await MsgFlashAsyncHook().get_instance_state(CONNECTED))["instanceId"] == CONNECTED
     lift.join()
     assert [r["status"] for r in api_log(sb)][-1] == 200
 

@@ -117,7 +117,7 @@ async def test_coroutines_on_one_loop_share_the_key_limit(sandbox_conn, monkeypa
     async def call(i: int):
         hook = MsgFlashAsyncHook()
         if i % 2:
-            return await hook.get_instance(CONNECTED)
+            return await hook.get_instance_state(CONNECTED)
         return await hook.list_instances()
 
     t0 = time.monotonic()

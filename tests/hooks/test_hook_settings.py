@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from airflow_provider_msgflash.api.settings import base_url_from
+from airflow_provider_msgflash.connection import base_url_from
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
 from airflow_provider_msgflash.hooks.msgflash import MsgFlashAsyncHook, MsgFlashHook
 from tests.hooks.msgflash_hookkit import personal_key, team_key

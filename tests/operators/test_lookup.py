@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_msgflash import polling
 from airflow_provider_msgflash.exceptions import (
     MsgFlashConfigError,
     MsgFlashError,
@@ -20,8 +21,8 @@ from airflow_provider_msgflash.exceptions import (
 from airflow_provider_msgflash.operators.msgflash import MsgFlashNumberLookupOperator
 from airflow_provider_msgflash.sandbox import is_on_whatsapp
 from airflow_provider_msgflash.triggers.msgflash import MsgFlashLookupTrigger
-from airflow_provider_msgflash.version_compat import TaskDeferred
-from tests.helpers import make_context, numbers, run_trigger
+from airflow_provider_msgflash.version_compat import AirflowFailException, TaskDeferred
+from tests.helpers import FakeTaskStateStore, make_context, numbers, run_trigger
 
 
 def op(**kwargs: Any) -> MsgFlashNumberLookupOperator:
@@ -227,17 +228,95 @@ def test_health_policy_ignore_does_not_read_health(msgflash_conn: Any) -> None:
 
 
 # -- retries reuse the earlier lookup -----------------------------------------------------------------
-def test_retry_reuses_running_lookup(msgflash_conn: Any) -> None:
+def _list_reads(sb: Any) -> int:
+    return sum(1 for r in sb.requests() if r["method"] == "GET" and r["route"] == "/api/v1/number-lookups")
+
+
+def test_retry_resumes_its_own_running_lookup_from_the_task_state(msgflash_conn: Any) -> None:
+    """Airflow 3.3: the lookup id is in the task state right after submitting; the retry resumes exactly it,
+    with no request to the lookup list, and defers to the same lookup."""
     msgflash_conn.set_faults(pace=0.5)  # 10 batches: still running when the retry comes
+    nums, state = numbers(200), FakeTaskStateStore()
+    with pytest.raises(TaskDeferred):
+        op(numbers=nums, deferrable=True).execute(make_context(try_number=1, task_state=state))
+    assert state.writes == 1 and list(state.values) == ["msgflash_lookups"]
+    # The worker died; Airflow retries with a new try (XCom cleared, task state kept).
+    with pytest.raises(TaskDeferred) as deferred:
+        op(numbers=nums, deferrable=True).execute(make_context(try_number=2, task_state=state))
+    assert len(lookups_in(msgflash_conn)) == 1
+    assert deferred.value.trigger.lookup_ids == [lookups_in(msgflash_conn)[0]["id"]]
+    assert _list_reads(msgflash_conn) == 0
+    msgflash_conn.set_faults(unavailable_routes=["GET /api/v1/number-lookups"])  # and without the list at all
+    with pytest.raises(TaskDeferred) as again:
+        op(numbers=nums, deferrable=True).execute(make_context(try_number=3, task_state=state))
+    assert again.value.trigger.lookup_ids == deferred.value.trigger.lookup_ids and len(lookups_in(msgflash_conn)) == 1
+
+
+def test_task_state_of_other_numbers_is_not_resumed(msgflash_conn: Any) -> None:
+    state = FakeTaskStateStore()
+    first = op(numbers=numbers(30)).execute(make_context(task_state=state))
+    other = op(numbers=numbers(30, prefix="+4179666")).execute(make_context(try_number=2, task_state=state))
+    assert other["lookup_id"] != first["lookup_id"] and len(lookups_in(msgflash_conn)) == 2
+
+
+PROGRESS = "GET /api/v1/number-lookups/{id}/progress"
+
+
+def _outage_of_the_progress_route(sb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lookup that keeps running, and every read of its progress failing past the hook's retries (none, here)
+    and the poller's patience (2 failed reads)."""
+    monkeypatch.setattr(polling, "MAX_CONSECUTIVE_ERRORS", 2)
+    conn = {**json.loads(sb.connection_json()), "extra": {"max_retries": 0}}
+    monkeypatch.setenv("AIRFLOW_CONN_MSGFLASH_DEFAULT", json.dumps(conn))
+    sb.set_faults(stall_lookups=1, unavailable_routes=[PROGRESS])
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in-the-worker"])
+def test_a_read_outage_leaves_the_lookup_running_for_the_retry_which_resumes_it(
+    msgflash_conn: Any, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    """The lookup's reads fail past the hook's and the poller's retries: the try fails, but Airflow will retry it,
+    so its lookup is left running (not cancelled); the retry resumes it from the task state: one lookup, no list
+    request."""
+    _outage_of_the_progress_route(msgflash_conn, monkeypatch)
+    state, nums = FakeTaskStateStore(), numbers(150)
+    first, task = make_context(try_number=1, task_state=state, max_tries=1), op(numbers=nums, deferrable=deferrable)
+    if deferrable:
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute(first)
+        event = run_trigger(deferred.value.trigger)
+        with pytest.raises(MsgFlashLookupError) as ei:
+            task.execute_complete(first, event)
+    else:
+        with pytest.raises(MsgFlashLookupError) as ei:
+            task.execute(first)
+    assert ei.value.code == "LOOKUP_ERROR" and not isinstance(ei.value, AirflowFailException)
+    assert "Cancelled" not in str(ei.value)
+    assert [lk["status"] for lk in lookups_in(msgflash_conn)] == ["processing"]  # left running for the retry
+    msgflash_conn.set_faults(unavailable_routes=[], stall_lookups=0)
+    with pytest.raises(TaskDeferred) as resumed:
+        op(numbers=nums, deferrable=True).execute(make_context(try_number=2, task_state=state, max_tries=1))
+    assert resumed.value.trigger.lookup_ids == [lookups_in(msgflash_conn)[0]["id"]]
+    assert len(lookups_in(msgflash_conn)) == 1 and _list_reads(msgflash_conn) == 0
+
+
+def test_on_the_last_try_a_read_outage_cancels_the_lookup(msgflash_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _outage_of_the_progress_route(msgflash_conn, monkeypatch)
+    with pytest.raises(MsgFlashLookupError, match="Cancelled"):
+        op(numbers=numbers(150), deferrable=False).execute(make_context(try_number=2, max_tries=1))  # no retry left
+    assert [lk["status"] for lk in lookups_in(msgflash_conn)] == ["cancelled"]
+
+
+def test_retry_without_task_state_reuses_its_running_lookup_once_its_numbers_prove_it(msgflash_conn: Any) -> None:
+    """Before Airflow 3.3: the running lookup is found in the list, waited for (its numbers show once done),
+    compared, and reused: one lookup, and the retry ends with its results."""
+    msgflash_conn.set_faults(pace=0.1)
     nums = numbers(200)
     with pytest.raises(TaskDeferred):
         op(numbers=nums, deferrable=True).execute(make_context(try_number=1))
-    # The worker died; Airflow retries with a new try (XCom cleared).
-    ctx2 = make_context(try_number=2)
-    with pytest.raises(TaskDeferred) as deferred:
-        op(numbers=nums, deferrable=True).execute(ctx2)
-    assert len(lookups_in(msgflash_conn)) == 1
-    assert deferred.value.trigger.lookup_ids == [lookups_in(msgflash_conn)[0]["id"]]
+    result = op(numbers=nums, deferrable=True).execute(make_context(try_number=2))
+    assert len(lookups_in(msgflash_conn)) == 1 and result["lookup_id"] == lookups_in(msgflash_conn)[0]["id"]
+    assert result["status"] == "done" and _list_reads(msgflash_conn) >= 1
 
 
 def test_retry_reuses_finished_lookup_with_same_numbers_only(msgflash_conn: Any) -> None:
@@ -341,7 +420,7 @@ def _two_parts(sb: Any) -> tuple[MsgFlashNumberLookupOperator, list[str], dict[s
     sb.set_faults(fail_lookups=1, pace=0.1)
     task = op(numbers=numbers(10), deferrable=True)
     ctx = make_context()
-    answers = task.submit(sb.instance_id("sandbox-connected"), [numbers(100), numbers(4000, "+4178")], ctx)
+    answers, _ = task.submit(sb.instance_id("sandbox-connected"), [numbers(100), numbers(4000, "+4178")], ctx)
     ids = [a["lookupId"] for a in answers]
     deadline = time.monotonic() + 30
     while _status(sb, ids[0]) != "failed" and time.monotonic() < deadline:
@@ -357,8 +436,9 @@ def test_a_part_failed_before_deferring_cancels_its_sibling(msgflash_conn: Any) 
     task, (failed, sibling), _ = _two_parts(msgflash_conn)
     assert _status(msgflash_conn, failed) == "failed"
     with pytest.raises(MsgFlashLookupError) as ei:
-        task.poll_once([failed, sibling], {})  # the check made just before deferring
+        task.poll_once([failed, sibling], {}, {}, make_context(max_tries=3))  # the check made just before deferring
     assert ei.value.code == "LOOKUP_FAILED"
+    assert isinstance(ei.value, AirflowFailException)  # final: no retry resumes it, so its sibling is cancelled
     assert _status(msgflash_conn, sibling) == "cancelled"
 
 

@@ -14,9 +14,11 @@ from collections.abc import Callable
 
 import pytest
 
-from airflow_provider_msgflash.ratelimit import KeyRateLimiter, Permit, Policy
-from airflow_provider_msgflash.ratelimit._stores import FileStore, MemoryStore
+from airflow_provider_msgflash.ratelimit import FileStore, KeyRateLimiter, MemoryStore, Permit, Policy
 from tests.ratelimit.ratelimit_kit import FakeClock, VirtualTimeLoop, busiest, run_virtual
+
+#: MsgFlash's own rate-limit answer (a gateway's bare 429 does not cut the key's limit).
+RATE_LIMITED = '{"error": {"code": "API_RATE_LIMIT_EXCEEDED", "message": "slow down"}}'
 
 STORES = ["memory", "file"]
 
@@ -161,9 +163,9 @@ def test_a_429_cuts_the_rate_and_it_grows_back() -> None:
     clock = FakeClock()
     lim = KeyRateLimiter(10, clock=clock, sleep=clock.sleep)
     burst = [lim.acquire() for _ in range(10)]
-    lim.report(burst[-1], 429, '{"error": {"code": "API_RATE_LIMIT_EXCEEDED"}}')
+    lim.report(burst[-1], 429, RATE_LIMITED)
     for p in burst[:-1]:
-        lim.report(p, 429, "")  # the same burst's other 429s: one cut is enough
+        lim.report(p, 429, RATE_LIMITED)  # the same burst's other 429s: one cut is enough
     assert (lim.cuts, lim.limit) == (1, 7.0)
     permits = []
     for _ in range(200):
@@ -180,10 +182,22 @@ def test_a_429_cuts_the_rate_and_it_grows_back() -> None:
 async def test_coroutines_report_429s_too() -> None:
     lim = KeyRateLimiter(10, store=MemoryStore())
     permit = await lim.acquire_async()
-    await lim.report_async(permit, 429, "")
-    await lim.report_async(permit, 429, "")
+    await lim.report_async(permit, 429, RATE_LIMITED)
+    await lim.report_async(permit, 429, RATE_LIMITED)
     assert lim.cuts == 1
     assert lim.limit < 10
+
+
+def test_a_gateways_bare_429_does_not_cut_the_keys_limit() -> None:
+    """A 429 without MsgFlash's envelope comes from a gateway in front of the service, not from another
+    client on the key: the request's own retry backs off, the key's limit stays (no starving)."""
+    clock = FakeClock()
+    lim = KeyRateLimiter(10, clock=clock, sleep=clock.sleep)
+    for body in ("", "<html><body><h1>429 Too Many Requests</h1></body></html>", "Too Many Requests"):
+        lim.report(lim.acquire(), 429, body)
+    assert (lim.cuts, lim.limit) == (0, 10.0)
+    lim.report(lim.acquire(), 429, RATE_LIMITED)
+    assert lim.cuts == 1
 
 
 def test_the_monthly_quota_does_not_slow_the_key_down() -> None:
@@ -216,7 +230,7 @@ def test_a_custom_policy_is_used_as_given() -> None:
     lim = KeyRateLimiter(0, policy=Policy(rate=4, margin=0.1, beta=0.5), clock=clock, sleep=clock.sleep)
     assert (lim.rate, lim.window) == (4, 1.1)
     burst = [lim.acquire() for _ in range(4)]
-    lim.report(burst[0], 429, "")
+    lim.report(burst[0], 429, RATE_LIMITED)
     assert lim.limit == 2.0
 
 
@@ -224,7 +238,7 @@ def test_a_custom_policy_is_used_as_given() -> None:
 # Several processes on one file
 # --------------------------------------------------------------------------------------------------
 def _book_in_child(path: str, n: int, start: object) -> list[float]:
-    from airflow_provider_msgflash.ratelimit._rules import book
+    from airflow_provider_msgflash.ratelimit import book
 
     store, pol = FileStore(path), Policy(rate=10)
     start.wait(30)  # type: ignore[attr-defined]

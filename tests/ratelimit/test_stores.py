@@ -9,9 +9,17 @@ import time
 import pytest
 
 from airflow_provider_msgflash import ratelimit
-from airflow_provider_msgflash.ratelimit import KeyRateLimiter, Policy, key_fingerprint, limiter_for
-from airflow_provider_msgflash.ratelimit._rules import State, book
-from airflow_provider_msgflash.ratelimit._stores import FileStore, decode_state, encode_state
+from airflow_provider_msgflash.ratelimit import (
+    FileStore,
+    KeyRateLimiter,
+    Policy,
+    State,
+    book,
+    decode_state,
+    encode_state,
+    key_fingerprint,
+    limiter_for,
+)
 from tests.hooks.msgflash_hookkit import personal_key
 from tests.ratelimit.ratelimit_kit import FakeClock, busiest
 

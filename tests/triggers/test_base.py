@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from airflow_provider_msgflash.hooks import async_hook
+from airflow_provider_msgflash.hooks import msgflash as async_hook
 from airflow_provider_msgflash.triggers.msgflash import MsgFlashInstanceReadyTrigger, MsgFlashLookupTrigger
 
 

@@ -197,7 +197,7 @@ def test_bad_arguments() -> None:
             MsgFlashInstanceEventTrigger(**kwargs)
     with pytest.raises(MsgFlashConfigError, match="min_safety_score"):
         MsgFlashInstanceEventTrigger("x", min_safety_score=150)
-    assert MsgFlashInstanceEventTrigger("x", poll_interval=0.01).poll_interval == 1.0
+    assert MsgFlashInstanceEventTrigger("x", poll_interval=0.01).poll_interval == 2.0  # polling's one minimum
 
 
 def test_import_on_an_airflow_without_event_triggers_names_the_version(monkeypatch: pytest.MonkeyPatch) -> None:
