@@ -156,8 +156,15 @@ class PollSchedule:
         server = updated.timestamp() if updated is not None else None
         read = _Read(time.time() if now is None else now, progress.get("status"), checked, server)
         if checked > 0 and (not self._marks or checked > self._marks[-1].checked):
-            # After a stall the pace before it says nothing of the pace now: measure it again from here.
+            # After a stall the pace before it says nothing of the pace now: measure it again from here. And a
+            # lookup found short of where its pace said it would be may have stood still in between: look again
+            # soon (a tenth of the time elapsed), before trusting the slower pace.
+            expected = self.predicted_end()
             self._marks = [read] if self._stood_still(read.local) else [*self._marks[-1:], read]
+            late = expected is not None and read.local > expected
+            self._recheck = (
+                read.local + max(self.min_interval, STALL_SHARE * (read.local - self.started_at)) if late else None
+            )
         self._judge_server_clock(read)
         self._last = read
 
@@ -276,10 +283,10 @@ class Poller:
         self.errors = 0
 
     def failed(self, error: MsgFlashError) -> float:
-        """Count a failed read; return the pause before the next one (doubling from ``min_pause``). Raises
-        ``error`` when no further read can help: it is final, or the :data:`MAX_CONSECUTIVE_ERRORS` th in a
-        row."""
+        """Count a failed read; return the pause before the next one (``min_pause``, doubling). Raises ``error``
+        when no further read can help: it is final, or the :data:`MAX_CONSECUTIVE_ERRORS` th in a row (with the
+        2 s minimum, after about 30 s of failed reads)."""
         self.errors += 1
         if not error.retryable or self.errors >= MAX_CONSECUTIVE_ERRORS:
             raise error
-        return self.pause(self.min_pause * 2**self.errors)
+        return self.pause(self.min_pause * 2 ** (self.errors - 1))

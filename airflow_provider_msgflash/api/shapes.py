@@ -1,15 +1,7 @@
-"""Reading what MsgFlash's docs do not show, defensively: lists and their paging, a lookup's fields in all
-their names, result items, import counts and health fields. ``docs/api-assumptions.md`` lists every such field
-and what happens when it differs.
-
-Rules every reader follows:
-
-- An extra field is never an error; a missing one is *unknown* (``None``), never 0 or an empty list.
-- An alternative plausible shape (a list under another key, a count under another name, another paging
-  style, a health field as an object) is read, and logged once per process and shape (:func:`note_shape`).
-- What cannot be read is said, not guessed: the readers return ``None`` (or a :class:`Page` without items,
-  with the reason) and the caller decides (fail clearly, or log and go on).
-"""
+"""Reading what MsgFlash's docs do not show, defensively: lists and their paging, a lookup's fields in all their
+names (docs/api-assumptions.md lists every such field). An extra field is never an error; a missing one is unknown
+(``None``), never a default; another plausible shape is read and noted once per process (:func:`note_shape`); what
+cannot be read is said (``None``, or a :class:`Page` with the ``problem``), and the caller decides."""
 
 from __future__ import annotations
 

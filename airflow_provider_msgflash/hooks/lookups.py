@@ -193,21 +193,25 @@ def scan_lookups(
 def find_own_lookup(
     hook: MsgFlashHook, candidates: list[Lookup], numbers: list[str], since: datetime
 ) -> tuple[Lookup | None, list[Lookup]]:
-    """``(the candidate holding exactly numbers, those that could not be checked)``. Running candidates are
-    waited for (their numbers show only once done), all at once, up to :data:`PROOF_WAIT` seconds or three
-    times their typical duration; the candidate created closest to ``since`` is checked first."""
-    if not candidates:
-        return None, []
-    requested = len(numbers)
-    deadline = time.time() + max(PROOF_WAIT, 3 * requested / TYPICAL_RATE)
-    status = _finished(hook, candidates, requested, since, deadline)
+    """``(the candidate holding exactly numbers, those that could not be checked)``, the candidate created closest
+    to ``since`` first. A running one is followed until done (its numbers show only then), at the polling
+    schedule's pace, all of them within :data:`PROOF_WAIT` seconds or three times their typical duration."""
+    deadline = time.time() + max(PROOF_WAIT, 3 * len(numbers) / TYPICAL_RATE)
     unsure: list[Lookup] = []
-    for item in sorted(candidates, key=lambda i: _distance(i, since)):
-        lid = str(lookup_id_of(item))
-        same = same_numbers(hook.get_number_lookup(lid).get("result"), numbers) if status[lid] == "done" else None
+    order = sorted(range(len(candidates)), key=lambda n: (_distance(candidates[n], since), -n))  # ties: older first
+    for item in (candidates[n] for n in order):
+        lid, status = str(lookup_id_of(item)), str(item.get("status"))
+        schedule, poller = PollSchedule(len(numbers), since.timestamp(), deadline=deadline), Poller(deadline)
+        while status in LOOKUP_ACTIVE and not poller.past_deadline:
+            time.sleep(poller.pause(schedule.next_delay()))
+            progress = hook.get_number_lookup_progress(lid)
+            schedule.observe(progress)
+            status = str(progress.get("status"))
+        same = same_numbers(hook.get_number_lookup(lid).get("result"), numbers) if status == "done" else None
         if same:
-            return {**item, "status": "done"}, unsure  # type: ignore[typeddict-item]
-        if same is None and status[lid] != "failed":
+            return cast("Lookup", {**item, "status": "done"}), unsure
+        if same is None and status != "failed":
+            hook.log.info("Lookup %s (%s) cannot be compared with these numbers.", lid, status)
             unsure.append(item)
     return None, unsure
 
@@ -215,25 +219,6 @@ def find_own_lookup(
 def _distance(item: Mapping[str, Any], since: datetime) -> float:
     created = parse_time(item.get("createdAt"))
     return abs((created - since).total_seconds()) if created is not None else float("inf")
-
-
-def _finished(
-    hook: MsgFlashHook, items: list[Lookup], requested: int, since: datetime, deadline: float
-) -> dict[str, str]:
-    """Each item's status once it finished, polling the running ones together until ``deadline``."""
-    status = {str(lookup_id_of(i)): str(i.get("status")) for i in items}
-    schedules = {lid: PollSchedule(requested, since.timestamp(), deadline=deadline) for lid in status}
-    poller = Poller(deadline=deadline)
-    while running := [lid for lid, st in status.items() if st in LOOKUP_ACTIVE]:
-        if poller.past_deadline:
-            hook.log.info("Lookup(s) %s still running: their numbers cannot be compared yet.", ", ".join(running))
-            break
-        time.sleep(poller.pause(min(schedules[lid].next_delay() for lid in running)))
-        for lid in running:
-            progress = hook.get_number_lookup_progress(lid)
-            schedules[lid].observe(progress)
-            status[lid] = str(progress.get("status"))
-    return status
 
 
 def find_reusable_lookup(

@@ -55,7 +55,7 @@ class DurableLookups:
     Stored as ``{"instance_id", "parts": {numbers digest: lookup id}, "failed": {lookup_id, code, error}}``.
     """
 
-    def __init__(self, context: Context, instance_id: str, log: Any) -> None:
+    def __init__(self, context: Context, log: Any) -> None:
         self.store, self.log = task_state_store(context), log
         record: Any = None
         if self.store is not None:
@@ -64,15 +64,17 @@ class DurableLookups:
             except Exception as e:  # the store is a convenience: never a reason to fail the task
                 log.warning("Could not read this task's state (%s): earlier lookups are looked for by numbers.", e)
                 self.store = None
-        record = record if isinstance(record, dict) else {}
-        same = record.get("instance_id") == instance_id
-        self.instance_id = instance_id
-        self.parts: dict[str, str] = dict(record.get("parts") or {}) if same else {}
-        self.failed: dict[str, Any] | None = record.get("failed") if same else None
+        self.record: dict[str, Any] = record if isinstance(record, dict) else {}
+        #: The lookup an earlier try saw fail (``retry_failed_lookups``), whatever the instance.
+        self.failed: dict[str, Any] | None = self.record.get("failed")
+        self.instance_id: str | None = None
+        self.parts: dict[str, str] = {}
 
-    @property
-    def durable(self) -> bool:
-        return self.store is not None
+    def bind(self, instance_id: str) -> None:
+        """Resume only what was submitted on this very instance."""
+        self.instance_id = instance_id
+        if self.record.get("instance_id") == instance_id:
+            self.parts = dict(self.record.get("parts") or {})
 
     def save(self) -> None:
         if self.store is None:
@@ -271,7 +273,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
             check_tag(self.import_tag, "import_tag")
         if self.result_path:  # before any quota is spent: the results will have a place to go
             check_location(self.result_path, self.storage_conn_id, field="result_path", write=True)
-        instance_id = self._ready_instance()
+        durable = self._durable = DurableLookups(context, self.log)
+        instance_id = self._ready_instance(durable)
+        durable.bind(instance_id)
         chunks = prepared.chunks()
         submitted_at = time.time()
         answers, fresh = self.submit(instance_id, chunks, context)
@@ -310,7 +314,8 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         ids = [str(x) for x in (event or {}).get("lookup_ids") or []]
         if isinstance(resume, dict):
             self.owned_lookups = [str(x) for x in resume.get("owned", ids)]
-            self._durable = DurableLookups(context, str(resume.get("instance_id")), self.log)
+            self._durable = DurableLookups(context, self.log)
+            self._durable.bind(str(resume.get("instance_id")))
         else:
             self.owned_lookups = ids
         event = self.check_event(event, context)
@@ -327,17 +332,25 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         self.cancel_owned(self.owned_lookups, "task killed")
 
     # Steps -----------------------------------------------------------------------------------------------
-    def _ready_instance(self) -> str:
-        """The instance's id, once it is connected (and healthy enough, per ``health_policy``)."""
-        gate = gate_instance(
-            self.hook,
-            self.instance_id,
-            health_policy=self.health_policy,
-            min_safety_score=self.min_safety_score,
-            readiness_timeout=self.readiness_timeout,
-            wait_ready=self._wait_ready,
-            log=self.log,
-        )
+    def _ready_instance(self, durable: DurableLookups) -> str:
+        """The instance's id, once it is connected (and healthy enough, per ``health_policy``). When it is not
+        and an earlier try's lookup failed, the message names that lookup and its reason too."""
+        try:
+            gate = gate_instance(
+                self.hook,
+                self.instance_id,
+                health_policy=self.health_policy,
+                min_safety_score=self.min_safety_score,
+                readiness_timeout=self.readiness_timeout,
+                wait_ready=self._wait_ready,
+                log=self.log,
+            )
+        except MsgFlashError as e:
+            if e.code != "INSTANCE_NOT_READY" or not durable.failed:
+                raise
+            failed = durable.failed
+            why = f" An earlier try's lookup {failed.get('lookup_id')} failed: {failed.get('error')}."
+            raise MsgFlashError(e.message + why, code=e.code) from None
         return str(gate["instance"]["id"])
 
     def _wait_ready(self, instance_id: str, timeout: float) -> tuple[Any, str | None]:
@@ -360,7 +373,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         """One lookup per chunk: resumed from this task's state, reused from an earlier try, or submitted
         (and kept in the task state at once). If one fails, the others this try owns are cancelled.
         Returns the answers and the statuses just read (resumed lookups)."""
-        durable = self._durable = DurableLookups(context, instance_id, self.log)
+        durable = self._durable or DurableLookups(context, self.log)
+        if durable.instance_id != instance_id:
+            durable.bind(instance_id)
         since = self._retry_window(context)
         answers: list[LookupSubmission] = []
         fresh: dict[str, str] = {}

@@ -1,17 +1,9 @@
 """The client-side limit of one API key (10 requests/s), shared by every hook, thread and coroutine using it.
 
-Where the state lives is the connection extra ``rate_limit_backend``: ``host`` (default: a file every process on
-this machine shares), ``process``, or a Redis URL (every machine: ``_redis``). Every backend runs the same pure
-rules in its own atomic transaction (``Store.run``), so what the rule tests prove holds for all:
-
-- **Booking**: with a limit of ``c`` requests per window ``w``, a booking goes at ``max(now, hold_until,
-  sent[-c] + w)``; any window holding it holds at most ``c - 1`` later ones, however long the queue. The log is
-  trimmed by age only, so no queue restarts the chain.
-- **Late waiters** (woke more than ``late`` after their slot) give the slot back and book again: a stalled thread
-  or event loop never releases a burst.
-- **AIMD**: MsgFlash's own 429 (``API_RATE_LIMIT_EXCEEDED``: another client uses the key) cuts the limit to
-  ``beta`` x what was sent in the last window, once per generation, dropping the queue; it grows back by
-  ``alpha``/s per second. A gateway's bare 429 does not cut (the request's retry backs off): never starved.
+Its state lives where the connection extra ``rate_limit_backend`` says: ``host`` (default: a file every process
+on this machine shares), ``process``, or a Redis URL (every machine: ``_redis``). Every store runs the same pure
+rules (:func:`book`, :func:`confirm`, :func:`on_answer`) in its own atomic transaction, so what the rule tests
+prove holds for all; the rules are explained in docs/reliability.md ("The rate limiter").
 """
 
 from __future__ import annotations
@@ -50,10 +42,9 @@ DEFAULT_MARGIN, CALM_TURN = 0.04, 0.005
 
 @dataclass(frozen=True)
 class Policy:
-    """One limiter's configuration: ``rate`` requests/s, ``margin`` s added to each window, AIMD on or off
-    (``adaptive``) with decrease ``beta``, increase ``alpha`` (requests/s regained per second) and ``hold`` (no
-    booking sooner than this after a cut). ``floor``: the lowest limit a cut reaches; ``late``: how late after
-    its slot a waiter may still send; ``horizon``: how long a booking can matter."""
+    """``rate`` requests/s, ``margin`` s added to each window, AIMD (``adaptive``) with decrease ``beta``, increase
+    ``alpha`` (requests/s regained per second) and ``hold`` (s without booking after a cut); derived: ``floor`` (the
+    lowest cut), ``late`` (how late a waiter may still send), ``horizon`` (how long a booking matters)."""
 
     rate: float
     margin: float = DEFAULT_MARGIN
@@ -263,19 +254,10 @@ async def _calm() -> None:
 
 
 class KeyRateLimiter:
-    """At most ``rate`` request starts per second on one key; bookings take microseconds in the store's
-    transaction, the waiting happens outside it (an event loop is never blocked).
-
-    :param rate: requests per second; ``0`` disables limiting.
-    :param margin: seconds added to the one-second window.
-    :param shared_file: keep the state in this file (every process on the machine that uses it).
-    :param store: keep the state there instead (e.g. a Redis store).
-    :param adaptive: cut the rate on a 429 and recover gradually (AIMD).
-    :param policy: the full policy (tests, benchmarks); overrides ``rate``, ``margin``, ``adaptive``.
-    :param clock: the in-memory store's clock (tests).
-    :param sleep: how threads wait (tests).
-    :param name: how logs name the key (a fingerprint, never the key).
-    """
+    """At most ``rate`` (0: off) request starts per second on one key, with ``margin`` seconds added to each
+    window; the state in ``shared_file``, or ``store`` (e.g. Redis), else in memory (on ``clock``); ``adaptive``:
+    AIMD on a 429; ``policy`` overrides those three; threads wait with ``sleep``; logs name the key ``name`` (a
+    fingerprint). Bookings take microseconds in the store's transaction, the waiting happens outside it."""
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ NUMBERS_10001: list[str] = common.NUMBERS_10001
 STORMS: dict[str, str] = common.STORMS
 STALL_TIMEOUT: int = common.STALL_TIMEOUT
 STORM_429_SECONDS: int = common.STORM_429_SECONDS
+RETRY_AFTER_STORM: int = common.RETRY_AFTER_STORM
 
 EXAMPLE_DAG = "msgflash_lookup_and_import"
 RESTART_DAG = "e2e_triggerer_restart"
@@ -43,6 +44,8 @@ REST_CONN_DAG = "e2e_rest_connection"
 ASSETS_PRODUCER_DAG = "e2e_assets_producer"
 ASSETS_CONSUMER_DAG = "e2e_assets_consumer"
 INSTANCE_EVENTS_DAG = "e2e_instance_events"
+RESUME_DAG = "e2e_resume_outage"
+POLICY_DAG = "e2e_retry_policy"
 #: Every DAG the tests run (unpaused at start); the other example DAGs are parsed but stay paused.
 RUN_DAGS = (
     EXAMPLE_DAG,
@@ -56,5 +59,7 @@ RUN_DAGS = (
     ASSETS_PRODUCER_DAG,
     ASSETS_CONSUMER_DAG,
     INSTANCE_EVENTS_DAG,
+    RESUME_DAG,
+    POLICY_DAG,
 )
 ALL_DAGS = (*RUN_DAGS, "msgflash_daily_file_lookup", "msgflash_instance_events")

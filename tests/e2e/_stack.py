@@ -305,6 +305,11 @@ class AirflowClient:
     def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
         return dict(self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"))
 
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """Every try of a task instance (its history and the current one), oldest first."""
+        data = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/tries")
+        return sorted(data["task_instances"], key=lambda t: t["try_number"])
+
     def set_ti_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
         return self.call(
             "PATCH",

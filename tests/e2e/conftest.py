@@ -101,6 +101,10 @@ SANDBOXES: dict[str, dict[str, Any]] = {
     "rest": {"pace": SLOW},  # its connection is created through the REST API by the test
     "assets": {},
     "events": {},  # the instance the event trigger watches; the test flips it
+    "resume_deferred": {"pace": SLOW},  # the test makes the lookup's progress unreadable for a while
+    "resume_in_worker": {"pace": SLOW},
+    "policy": {},  # a 429 storm switched on by the task's on_execute_callback
+    "policy_final": {},
 }
 
 #: Background runs: DAG id -> names of the tests that inspect it (triggered only when one is selected).
@@ -241,6 +245,11 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             "msgflash_quota": sandboxes["quota"].connection_json(),
             "msgflash_assets": sandboxes["assets"].connection_json(),
             "msgflash_events": sandboxes["events"].connection_json(),
+            # No retries inside the hook: a failed read or a 429 reaches the trigger / the task at once.
+            **{
+                f"msgflash_{name}": _conn(sandboxes[name].base_url, sandboxes[name].api_key, {"max_retries": 0})
+                for name in ("resume_deferred", "resume_in_worker", "policy", "policy_final")
+            },
         }
         for conn_id, value in conns.items():
             env["AIRFLOW_CONN_" + conn_id.upper()] = value

@@ -33,7 +33,10 @@ def test_retry_after_worker_crash_reuses_the_lookup(airflow: AirflowStack, sandb
     log1 = client.log(CRASH_DAG, run_id, "lookup", 1)
     log2 = client.log(CRASH_DAG, run_id, "lookup", 2)
     assert lookup["id"] in log1, "try 1 did not log the lookup it submitted"
-    assert f"reusing lookup {lookup['id']}" in log2, log2[-3000:]
+    assert "e2e fault: SIGKILL" in log1  # the crash did happen right after submitting
+    assert f"Resuming lookup {lookup['id']}" in log2 and "kept in its task state" in log2, log2[-3000:]
+    lists = [r for r in sb.requests() if r["method"] == "GET" and r["route"] == "/api/v1/number-lookups"]
+    assert lists == []  # resumed from the task state: no guess, no list request
 
     summary = client.xcom(CRASH_DAG, run_id, "lookup")
     assert summary["lookup_ids"] == [lookup["id"]]

@@ -196,3 +196,42 @@ def test_server_times_are_mapped_to_our_clock_by_an_offset() -> None:
         schedule.observe(_shifted(answer(t), -SKEW), t)
     predicted = schedule.predicted_end()
     assert predicted is not None and completed <= predicted <= completed + 1.0
+
+
+def _stalled_progress(total: int, stall_at: float, stall: float, at: float) -> dict[str, Any]:
+    """A lookup checking RATE numbers a second that stands still for ``stall`` seconds from ``stall_at``."""
+    moving = min(at, T0 + stall_at) + max(0.0, at - T0 - stall_at - stall) - T0
+    checked = min(total, int(moving * RATE) // 20 * 20)
+    done = checked >= total
+    return {
+        "id": "lk",
+        "status": "done" if done else "processing",
+        "requestedCount": total,
+        "normalizedCount": total,
+        "checkedCount": checked,
+        "createdAt": _iso(T0),
+        # The server's time of the last progress: before the stall, during it, or after it resumed.
+        "updatedAt": _iso(T0 + checked / RATE + (stall if moving > stall_at and checked > stall_at * RATE else 0.0)),
+    }
+
+
+@pytest.mark.parametrize("stall", [120.0, 300.0, 900.0])
+def test_a_lookup_that_stands_still_is_polled_less_and_less_and_seen_soon_after_it_moves(stall: float) -> None:
+    """A 2,000-number lookup stalls after 20 s, for ``stall`` seconds (900: the 15 minutes of the report), then
+    finishes. While it stands still the pause grows (at most 0.3x the progress calls of a fixed 2 s poller over the
+    stall; before: one every 2 s), and once it moves the pace is measured again: its end is seen no later than
+    max(2 s, 10 % of its duration). (A stall shorter than the pauses around it cannot be told from a slower
+    pace: docs/reliability.md.)"""
+    total, stall_at = 2000, 20.0
+    end = T0 + total / RATE + stall
+    schedule, now, polls_in_stall = PollSchedule(requested=total, started_at=T0), T0, 0
+    for _ in range(400):
+        now += schedule.next_delay(now)
+        answer = _stalled_progress(total, stall_at, stall, now)
+        schedule.observe(answer, now)
+        polls_in_stall += T0 + stall_at < now <= T0 + stall_at + stall
+        if answer["status"] == "done":
+            break
+    assert answer["status"] == "done"
+    assert polls_in_stall <= 0.3 * stall / 2.0
+    assert now - end <= max(2.0, 0.1 * (end - T0))

@@ -29,3 +29,5 @@ STORMS = {
 STORM_429_SECONDS = 8
 #: Operator ``timeout`` of the storm tasks whose lookup never finishes (seconds).
 STALL_TIMEOUT = 10
+#: Length of the 429 storm the ``rate_limited`` task of ``e2e_retry_policy`` meets (its Retry-After, seconds).
+RETRY_AFTER_STORM = 20
