@@ -184,8 +184,7 @@ class PollSchedule:
         """Local epoch seconds at which the lookup should finish, or None if nothing is measured."""
         if not self._marks:
             return None
-        offset = self._offset if self._server_clock else None
-        at = (lambda r: r.server + offset) if offset is not None else (lambda r: r.local)
+        offset, at = self._offset if self._server_clock else None, self._at
         last = self._marks[-1]
         if len(self._marks) == 2:
             span, done = at(last) - at(self._marks[0]), last.checked - self._marks[0].checked
@@ -202,14 +201,20 @@ class PollSchedule:
         left = -(-max(0, total - last.checked) // PROVIDER_BATCH_SIZE) * PROVIDER_BATCH_SIZE
         return float(at(last) + left / rate)
 
+    def _at(self, read: _Read) -> float:
+        """When ``read``'s progress happened on our clock: its ``updatedAt`` mapped by the measured offset while
+        the server's clock is usable, else the time we read it."""
+        offset = self._offset if self._server_clock else None
+        return read.server + offset if offset is not None and read.server is not None else read.local
+
     def _stood_still(self, now: float) -> float | None:
-        """Seconds the counter has stood still, when ``now`` is well past the predicted end (a stall: the
-        landing's slack and one more pause); None otherwise."""
+        """Seconds the counter has stood still (since its last progress), when ``now`` is well past the predicted
+        end (a stall: the landing's slack and one more pause); None otherwise."""
         end = self.predicted_end()
         if end is None:
             return None
         slack = 0.2 + 0.02 * max(0.0, end - self.started_at) + self.min_interval
-        return now - self._marks[-1].local if now > end + slack else None
+        return now - self._at(self._marks[-1]) if now > end + slack else None
 
     def next_delay(self, now: float | None = None) -> float:
         """Seconds to wait before the next poll."""

@@ -27,8 +27,13 @@ Row groups, each a sandbox of its own (its own process), all running at the same
   A row whose lookup would take longer than ``--max-row-seconds`` (default 540) is not run and is listed
   (10,000 numbers at 5/s takes ~2,000 s): ``--long`` runs them too (about 35 minutes).
 
-Goals per row: ours <= 0.3x the fixed poller's progress calls; completion seen <= max(2 s, 10 % of the
-lookup's duration) late. A row that misses says by how much, and the poll times that explain it.
+- one "stalled" group (``--stall``, default 900 s: 15 minutes): a 2,000-number lookup that stands still after its
+  first batch for that long (the sandbox's ``stall_lookups`` with ``stall_seconds``), then finishes at 20/s. Its
+  calls are also counted over the stall alone (``ours/fixed in the stall``).
+
+Goals per row: ours <= 0.3x the fixed poller's progress calls (for the stalled row, over the stall too); completion
+seen <= max(2 s, 10 % of the lookup's duration) late. A row that misses says by how much, and the poll times that
+explain it.
 
 Usage: ``.venv/bin/python benchmarks/bench_polling.py [--sizes 250,2000,10000] [--pace realistic]
 [--dialects none,updated-now,...,all] [--paces 5,50,20>50,20>5] [--long] [--smoke]`` (about 9.5 minutes;
@@ -73,6 +78,7 @@ class Group:
     skipped: list[tuple[int, float]] = field(default_factory=list)  # (size, estimated seconds): too long
     lookups: list[dict[str, Any]] = field(default_factory=list)
     changed: float | None = None  # local epoch seconds when the pace was changed
+    stall: float = 0.0  # seconds each lookup stands still after its first batch (the "stalled" group)
     run: dict[str, Any] = field(default_factory=dict)  # sandbox, keys, connection, instance
 
 
@@ -84,7 +90,7 @@ def nominal(size: int, rate: float) -> float:
 
 def planned(size: int, g: Group) -> float:
     """Seconds from submission to completion of a lookup of ``size`` in ``g`` (the change included)."""
-    t = nominal(size, g.rate)
+    t = nominal(size, g.rate) + g.stall
     return t if g.new_rate is None else CHANGE_AT * t + (1 - CHANGE_AT) * t * g.rate / g.new_rate
 
 
@@ -110,6 +116,8 @@ def parse_paces(text: str) -> list[tuple[float, float | None]]:
 
 
 def rate_label(g: Group) -> str:
+    if g.stall:
+        return f"{g.rate:g}/s, still {g.stall:g} s"
     if g.new_rate is None:
         return f"{g.rate:g}/s"
     return f"{g.rate:g}>{g.new_rate:g}/s at {CHANGE_AT:.0%}"
@@ -229,7 +237,8 @@ def start_group(g: Group, index: int) -> Group:
     """A sandbox answering in ``g.dialect`` at ``g.rate``, its keys (one per follower), ours' connection."""
     keys = {name: c.new_key() for name in ("ours", "fixed")}
     dialect = "" if g.dialect == "none" else g.dialect.replace("+", ",")
-    sb = c.start_sandbox(list(keys.values()), pace=BATCH / g.rate, rate_limit=10, dialect=dialect)
+    stall = {"stall_lookups": len(g.jobs), "stall_seconds": g.stall} if g.stall else {}
+    sb = c.start_sandbox(list(keys.values()), pace=BATCH / g.rate, rate_limit=10, dialect=dialect, **stall)
     g.run.update(sb=sb, keys=keys, iid=sb.instance_id("sandbox-connected"))
     g.run["conn_ours"] = c.set_connection(f"bench_ours_{index}", sb, keys["ours"])
     return g
@@ -300,6 +309,13 @@ def rows_of(g: Group) -> tuple[list[list[str]], list[str], dict[str, Any]]:
         }
         row["goal_late"] = max(2.0, 0.1 * row["duration"])
         ok = row["ratio"] <= 0.3 and row["late"] <= row["goal_late"] and lk["ours"].get("status") == "done"
+        stalled = ""
+        if g.stall:  # calls while it stood still: after its first batch, for g.stall seconds
+            still = (created + 2 * BATCH / g.rate, created + BATCH / g.rate + g.stall)
+            inside = [r for r in progress if still[0] <= (c.parse_iso(r["time"]) or 0.0) <= still[1]]
+            n = {w: sum(1 for r in inside if r["key"] == fps[w]) for w in fps}
+            stalled = f"{n['ours']} vs {n['fixed']} = {n['ours'] / max(1, n['fixed']):.2f}x"
+            ok &= n["ours"] <= 0.3 * n["fixed"]
         worst["ratio"] = max(worst["ratio"], row["ratio"])
         worst["late"] = max(worst["late"], row["late"] / row["goal_late"])
         worst["ok"] &= ok
@@ -318,6 +334,7 @@ def rows_of(g: Group) -> tuple[list[list[str]], list[str], dict[str, Any]]:
                 f"{lk['fixed']['noticed'] - completed:.2f} s",
                 f"{row['late']:.2f} s",
                 f"{row['goal_late']:.1f} s",
+                stalled or "-",
                 "PASS" if ok else "MISS",
             ]
         )
@@ -341,6 +358,9 @@ def build_groups(args: argparse.Namespace) -> list[Group]:
     for rate, new_rate in parse_paces(args.paces):
         label = "pace changes" if new_rate is not None else "pace"
         groups.append(plan(Group(label, "none", rate, new_rate), sizes, args.max_row_seconds))
+    if args.stall > 0:
+        stalled = Group("stalled", "none", dialect_rate, stall=args.stall)
+        groups.append(plan(stalled, [args.stall_size], args.stall + 2 * nominal(args.stall_size, dialect_rate)))
     return groups
 
 
@@ -354,13 +374,15 @@ def main() -> int:
     ap.add_argument("--paces", default="5,50,20>50,20>5", help="numbers/s of the pace rows; a>b: changes mid-lookup")
     ap.add_argument("--max-row-seconds", type=float, default=540.0, help="skip rows whose lookup would take longer")
     ap.add_argument("--long", action="store_true", help="run every row, however long (~35 minutes)")
+    ap.add_argument("--stall", type=float, default=900.0, help="seconds the stalled row stands still (0: no row)")
+    ap.add_argument("--stall-size", type=int, default=2000, help="numbers in the stalled row's lookup")
     c.add_smoke(ap)
     args = ap.parse_args()
     if args.long:
         args.max_row_seconds = 2400.0
     if args.smoke:
         args.sizes, args.pace, args.dialects, args.paces = "100,300", "0.05", "none,all", "100,1000,400>1000,400>100"
-        args.max_row_seconds = 30.0
+        args.max_row_seconds, args.stall, args.stall_size = 30.0, 12.0, 300
     groups = build_groups(args)
     longest = max(planned(s, g) + d for g in groups for s, d in g.jobs)
     budget = longest * 1.15 + 60
@@ -399,7 +421,7 @@ def main() -> int:
     c.table(
         rows,
         ["group", "service pace", "numbers", "duration", "fixed calls (client)", "ours calls (pre-defer+trigger)",
-         "ours/fixed", "fixed late", "ours late", "goal late", "ours"],
+         "ours/fixed", "fixed late", "ours late", "goal late", "ours/fixed in the stall", "ours"],
     )  # fmt: skip
     print(
         "  calls: every progress GET of the task counted by the sandbox. fixed: 1 at once (the check before\n"
