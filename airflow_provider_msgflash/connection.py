@@ -13,6 +13,7 @@ limiter are imported when first needed).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -307,6 +308,38 @@ def _number(extras: Mapping[str, Any], f: ExtraField, conn_id: str) -> Any:
     return int(number) if f.kind == "integer" else number
 
 
+#: URL schemes a ``rate_limit_backend`` may use (a Redis server).
+SCHEMES = ("redis", "rediss", "unix")
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its user and password (for logs and errors)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def check_backend(value: object, conn_id: str) -> str:
+    """The connection extra ``rate_limit_backend``, checked: ``host``, ``process`` or a Redis URL."""
+    text = value.strip() if isinstance(value, str) else value
+    if text in (None, ""):
+        return "host"
+    if text in ("host", "process"):
+        return str(text)
+    if isinstance(text, str) and "://" in text and text.split("://", 1)[0].lower() in SCHEMES:
+        if importlib.util.find_spec("redis") is None:
+            raise _bad(
+                f"Connection {conn_id!r}: extra 'rate_limit_backend' is a Redis URL ({safe_url(text)}), but the "
+                "redis package is not installed. Install it with: pip install 'airflow-provider-msgflash[redis]'."
+            )
+        return text
+    shown = safe_url(text) if isinstance(text, str) and "://" in text else repr(text)
+    raise _bad(
+        f"Connection {conn_id!r}: extra 'rate_limit_backend' must be 'host' (the default: every process on this "
+        "machine shares the limit), 'process' (this process only), or a Redis URL such as "
+        f"'redis://redis:6379/0' (every machine using the key shares it); got {shown}."
+    )
+
+
 def settings_from_connection(
     conn: Any,
     conn_id: str,
@@ -336,8 +369,6 @@ def settings_from_connection(
     for k, v in (overrides or {}).items():
         if v is not None:
             extras[k] = v
-    from airflow_provider_msgflash.ratelimit import check_backend
-
     key, team = check_key(getattr(conn, "password", None), extras.get("team_id"), conn_id)
     numbers = {f.name: _number(extras, f, conn_id) for f in EXTRA_FIELDS if f.kind in ("number", "integer")}
     return Settings(

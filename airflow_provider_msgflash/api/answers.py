@@ -150,8 +150,8 @@ def parse_answer(status: int, text: str, headers: Mapping[str, str], request: st
 
 # -- transport failures: no complete HTTP answer --------------------------------------------------------------
 def _never_sent(exc: BaseException) -> bool | None:
-    """Whether the connection never opened (True), the request may have been processed (False), or the
-    exception is not a transport error of a library in use (None). Decided by type, not by message."""
+    """Whether the connection never opened (True), or the request may have been processed (False); None: not a
+    transport error of a library in use. Decided by type, not by message."""
     requests = sys.modules.get("requests")
     if requests is not None and isinstance(exc, requests.RequestException):
         if isinstance(exc, requests.ConnectTimeout):
@@ -171,9 +171,8 @@ def _never_sent(exc: BaseException) -> bool | None:
 
 
 def transport_error(exc: BaseException, s: Settings, request: str) -> MsgFlashConnectionError:
-    """The :class:`MsgFlashConnectionError` for a request that got no complete answer: never sent (the
-    connection could not open), timed out (sent, no answer in time) or dropped (broken mid-way). The last
-    two may have been processed."""
+    """The :class:`MsgFlashConnectionError` for a request with no complete answer: never sent, timed out or
+    dropped (the last two may have been processed)."""
     text = " ".join(str(exc).split())
     m = _ERRNO_RE.search(text)
     reason = m.group(0).strip() if m else (text or type(exc).__name__)[:200]
@@ -190,14 +189,10 @@ def transport_error(exc: BaseException, s: Settings, request: str) -> MsgFlashCo
 
 # -- what may be sent again, and when ------------------------------------------------------------------------
 def retry_wait(error: MsgFlashError, attempt: int, max_retries: int, idempotent: bool) -> float | None:
-    """Seconds to pause before sending a request again after ``error`` on try ``attempt``; None: do not.
-
-    Sent again: a 429 (never processed), a 5xx and a transport failure, until ``max_retries`` retries are
-    spent. A request that is not ``idempotent`` is never sent again after an answer that does not prove it
-    was refused (a 5xx, a gateway's page, a timeout, a dropped connection): the caller looks for what it
-    may have created instead. The pause is ``Retry-After`` when the answer gave one (capped), else an
-    exponential backoff with jitter (0.5 s doubling, capped at :data:`MAX_BACKOFF`, times 0.5 to 1).
-    """
+    """Seconds to pause before sending again after ``error`` on try ``attempt``; None: do not. Sent again: a 429,
+    a 5xx, a transport failure, while retries are left; a request that is not ``idempotent`` never after an answer
+    that does not prove it was refused (its caller looks for what it created). The pause: ``Retry-After``
+    (capped), else 0.5 s doubling up to :data:`MAX_BACKOFF`, times a jitter of 0.5 to 1."""
     if attempt > max_retries or not error.retryable or (error.maybe_processed and not idempotent):
         return None
     if error.retry_after is not None:

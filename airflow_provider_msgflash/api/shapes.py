@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,6 @@ class Page:
     last: bool = True
     shape: str | None = None
     problem: str | None = None
-
-    @property
-    def cursor(self) -> str | None:
-        """The next page's cursor, when the list pages by cursor."""
-        return (self.next or {}).get("cursor")
 
 
 def _list_field(data: Mapping[str, Any], key: str) -> tuple[str | None, str | None]:
@@ -241,10 +236,10 @@ def lookup_error_code(data: Mapping[str, Any]) -> str | None:
     return m.group(1) if m else None
 
 
-def lookup_mode(item: Mapping[str, Any]) -> str | None:
+def lookup_mode(item: Mapping[str, Any]) -> Literal["sync", "async"] | None:
     """``sync``/``async``: the lookup's ``mode``, else what its requested count implies; None if unknown."""
     mode = item.get("mode")
-    if mode in ("sync", "async"):
-        return str(mode)
+    if mode == "sync" or mode == "async":
+        return mode
     requested = lookup_requested(item)
     return None if requested is None else "sync" if requested < 100 else "async"

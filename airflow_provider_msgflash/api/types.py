@@ -7,28 +7,31 @@ as unknown, never as a default. At run time each is a plain, JSON-able ``dict``.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
+
+#: The documented statuses (an unknown one is refused where it is read: ``polling.lookup_status``).
+InstanceStatus = Literal["disconnected", "connecting", "connected"]
+LookupStatus = Literal["pending", "processing", "done", "failed", "cancelled"]
 
 
 class Instance(TypedDict, total=False):
-    """``GET /instances`` item and ``GET /instances/{id}``; ``status``: disconnected, connecting, connected."""
+    """``GET /instances`` item and ``GET /instances/{id}``."""
 
     id: str
+    status: InstanceStatus
     name: str
     waNumber: str
-    status: str
-    webhook: Any
-    meta: Any
-    deletedAt: str | None
     createdAt: str
     updatedAt: str
+    deletedAt: str | None
+    webhook: Any
+    meta: Any
 
 
+#: ``GET /instances/{id}/state``: the live state from the WhatsApp provider.
 class InstanceState(TypedDict, total=False):
-    """``GET /instances/{id}/state``: the live state from the WhatsApp provider."""
-
     instanceId: str
-    status: str
+    status: InstanceStatus
     providerState: str
 
 
@@ -50,19 +53,24 @@ class LookupResult(TypedDict, total=False):
     invalid: list[Any]
 
 
-class LookupProgress(TypedDict, total=False):
-    """``GET /number-lookups/{id}/progress``; ``status``: pending, processing, done, failed, cancelled;
-    ``error``: a string or ``{code, message}`` (read with ``shapes.lookup_error``)."""
+class LookupCounts(TypedDict, total=False):
+    """The counters a lookup's answers share (``requested``/``requestedCount``: see ``shapes.LOOKUP_COUNT_NAMES``)."""
+
+    onWhatsAppCount: int
+    notOnWhatsAppCount: int
+    invalidCount: int
+
+
+class LookupProgress(LookupCounts, total=False):
+    """``GET /number-lookups/{id}/progress``; ``error``: a string or ``{code, message}`` (read with
+    ``shapes.lookup_error``)."""
 
     id: str
-    status: str
+    status: LookupStatus
     progress: float
     requestedCount: int
     normalizedCount: int
     checkedCount: int
-    onWhatsAppCount: int
-    notOnWhatsAppCount: int
-    invalidCount: int
     error: Any
     createdAt: str
     updatedAt: str
@@ -78,37 +86,32 @@ class Lookup(LookupProgress, total=False):
     result: LookupResult
 
 
-class LookupSubmission(TypedDict, total=False):
+class LookupSubmission(LookupCounts, total=False):
     """Submitting a lookup: MsgFlash's create answer (``sync`` with its ``result``, or ``async`` with the
     ``lookupId`` to follow), or one built from a lookup found again, marked ``recovered: True``."""
 
-    mode: str | None
+    mode: Literal["sync", "async"] | None
     lookupId: str
-    status: str | None
+    status: LookupStatus | None
     requested: int | None
     normalized: int
     checked: int
-    onWhatsAppCount: int
-    notOnWhatsAppCount: int
-    invalidCount: int
     result: LookupResult
     message: str
     recovered: bool
 
 
+#: ``GET /number-lookups`` (undocumented: read with ``shapes.read_page``, in any paging style).
 class LookupList(TypedDict, total=False):
-    """``GET /number-lookups`` (undocumented: read with ``shapes.read_page``, any paging style)."""
-
     lookups: list[Lookup]
     nextCursor: str | None
     hasMore: bool
 
 
+#: ``POST /number-lookups/{id}/cancel``.
 class CancelAnswer(TypedDict, total=False):
-    """``POST /number-lookups/{id}/cancel``."""
-
     id: str
-    status: str
+    status: Literal["cancelled"]
     completedAt: str
 
 

@@ -1,14 +1,8 @@
-"""The lookup conversations (more than one request), as plain functions of a :class:`MsgFlashHook`.
-
-- :func:`submit_lookup`: create a lookup; after an answer that does not prove the request was refused (a 5xx or
-  a gateway's page, a read timeout, a dropped connection), look for what it may have created before sending again.
-- :func:`scan_lookups`: walk the (undocumented) lookup list back to a moment, in whatever paging style it uses.
-- :func:`find_own_lookup`: the listed lookup that is provably the one a request created: same instance and count,
-  and **the same numbers**, compared once it is done (waiting for it when it still runs). Never on count and time
-  alone: two DAG runs look up different numbers of the same count, the parts of a split lookup are all 10,000 long.
-- :func:`find_reusable_lookup`: the same search for a retried task without task state.
-- :func:`pick_instance`: the instance named by id, name or waNumber.
-"""
+"""The lookup conversations (more than one request), as plain functions of a :class:`MsgFlashHook`: submitting
+(after an answer that does not prove the request was refused, look for what it may have created before sending
+again), walking the lookup list in any paging style, proving a listed lookup is a request's own by **its numbers**
+(never by count and time alone: two DAG runs look up different numbers of the same count, the parts of a split
+lookup are all 10,000 long), reuse on a retry without task state, and naming an instance."""
 
 from __future__ import annotations
 
@@ -64,8 +58,7 @@ def check_lookup_request(instance_id: Any, numbers: Any) -> None:
 
 
 def submitted(item: Mapping[str, Any]) -> LookupSubmission:
-    """A create-style answer for a lookup found again (after an unclear answer, or on a retry), marked
-    ``recovered: True``."""
+    """A create-style answer for a lookup found again, marked ``recovered: True``."""
     return {
         "mode": lookup_mode(item),
         "lookupId": str(lookup_id_of(item)),
@@ -78,11 +71,8 @@ def submitted(item: Mapping[str, Any]) -> LookupSubmission:
 def submit_lookup(
     hook: MsgFlashHook, instance_id: str, numbers: list[str], exclude: Collection[str] = ()
 ) -> LookupSubmission:
-    """Create a lookup of ``numbers`` on ``instance_id`` (see :meth:`MsgFlashHook.create_number_lookup`).
-
-    The POST is sent again only once the lookup list proves that the previous one created nothing, and at
-    most ``max_retries`` times; a lookup it did create is returned (``recovered: True``).
-    """
+    """See :meth:`MsgFlashHook.create_number_lookup`: sent again only once the list proves the previous POST
+    created nothing, at most ``max_retries`` times; a lookup it did create is returned (``recovered: True``)."""
     check_lookup_request(instance_id, numbers)
     instance_id = instance_id.strip()
     body = {"instanceId": instance_id, "numbers": list(numbers)}
@@ -114,8 +104,7 @@ def submit_lookup(
 def _recover(
     hook: MsgFlashHook, instance_id: str, numbers: list[str], sent_at: datetime, exclude: Collection[str]
 ) -> LookupSubmission | None:
-    """The lookup an unclear request created, None when surely none; raises ``LOOKUP_MAY_EXIST`` (final)
-    when that cannot be told: sending again could look the numbers up twice."""
+    """The lookup an unclear request created, None when surely none; ``LOOKUP_MAY_EXIST`` when it cannot tell."""
     scan = scan_lookups(hook, instance_id, len(numbers), sent_at, exclude)
     if scan.problem:
         raise _may_exist(instance_id, numbers, sent_at, scan.problem)

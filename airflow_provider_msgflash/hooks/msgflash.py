@@ -1,21 +1,15 @@
-"""Hooks for MsgFlash (this is their public import path): :class:`MsgFlashHook` (requests; operators, sensors,
-your own tasks) and :class:`MsgFlashAsyncHook` (aiohttp; what the triggers use). Both read an Airflow connection
-of type ``msgflash`` (see :mod:`airflow_provider_msgflash.connection` for its fields).
-
-Each route is one method with a precise return type (:mod:`~airflow_provider_msgflash.api.types`), and each goes
-through its hook's one request function, which reads top to bottom: permit (the key's rate limiter), send, retry
-(:func:`~airflow_provider_msgflash.api.answers.retry_wait`), parse and error
-(:func:`~airflow_provider_msgflash.api.answers.parse_answer`). Conversations of several requests (an unclear
-create answer, the lookup list, resuming on a retry) are plain functions in :mod:`.lookups`.
-"""
+"""Hooks for MsgFlash (their public import path): :class:`MsgFlashHook` (requests; operators, sensors, your tasks)
+and :class:`MsgFlashAsyncHook` (aiohttp; what the triggers use), on a ``msgflash`` connection
+(``airflow_provider_msgflash.connection``). Each route is one typed method (``api/types.py``) through its hook's one
+request function: permit (the key's rate limiter), send, retry (``api.answers.retry_wait``), parse and error
+(``api.answers.parse_answer``). Conversations of several requests are plain functions in ``hooks/lookups.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Collection, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
@@ -125,7 +119,6 @@ class MsgFlashHook(MsgFlashBaseHook):
 
     hook_name = connection.HOOK_NAME
 
-    # Airflow 2.11-3.1 read the form from this class's own body (3.2+: get_provider_info); one declaration.
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Relabelled, hidden and placeholder fields of the connection form."""
@@ -224,16 +217,11 @@ class MsgFlashHook(MsgFlashBaseHook):
     def create_number_lookup(
         self, instance_id: str, numbers: list[str], exclude: Collection[str] = ()
     ) -> LookupSubmission:
-        """Submit a lookup of ``numbers`` (1 to 10,000 strings) on ``instance_id``: under 100 numbers the answer
-        is synchronous (``mode: "sync"`` with ``result``), from 100 on ``mode: "async"`` with a ``lookupId``.
-
-        Never repeated blindly: after an answer that does not prove it was refused (a 5xx or a gateway's page,
-        a read timeout, a dropped connection) the lookup it may have created is looked for and proven by its
-        numbers, and returned with ``recovered: True`` (:func:`.lookups.submit_lookup`); it is sent again only
-        when surely none was created, and when that cannot be told it fails (final, ``LOOKUP_MAY_EXIST``).
-
-        :param exclude: ids of lookups that are surely not this one (the other parts of a split lookup).
-        """
+        """Submit a lookup of ``numbers`` (1 to 10,000 strings) on ``instance_id``: under 100 the answer is
+        ``mode: "sync"`` with its ``result``, from 100 ``mode: "async"`` with a ``lookupId`` to follow. Never sent
+        twice blindly: after an answer that does not prove it was refused (a 5xx, a gateway's page, a timeout, a
+        reset) the lookup it may have created is proven by its numbers and returned (``recovered: True``); when
+        that cannot be told, ``LOOKUP_MAY_EXIST`` (final). ``exclude``: lookups surely not this one (other parts)."""
         return lookups.submit_lookup(self, instance_id, numbers, exclude)
 
     def list_number_lookups(
@@ -337,7 +325,6 @@ class MsgFlashHook(MsgFlashBaseHook):
 
 # -- the async hook, for triggers ---------------------------------------------------------------------------
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
-_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 
 
 def _shared_session() -> aiohttp.ClientSession:
@@ -357,21 +344,6 @@ async def close_shared_session() -> None:
     session = _sessions.pop(asyncio.get_running_loop(), None)
     if session is not None:
         await session.close()
-
-
-@asynccontextmanager
-async def shared_session_scope() -> AsyncIterator[None]:
-    """A user of the loop's shared session (a trigger's run): the last one to leave closes it, so a loop that
-    ends (``dags test``, a worker waiting inline) leaves no session open, while a triggerer keeps its pool."""
-    loop = asyncio.get_running_loop()
-    _users[loop] = _users.get(loop, 0) + 1
-    try:
-        yield
-    finally:
-        _users[loop] -= 1
-        if _users[loop] <= 0:
-            del _users[loop]
-            await close_shared_session()
 
 
 class MsgFlashAsyncHook(MsgFlashBaseHook):

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_msgflash.api.defaults import MAX_NUMBERS_PER_LOOKUP
-from airflow_provider_msgflash.api.shapes import lookup_error, lookup_error_code, lookup_mode
+from airflow_provider_msgflash.api.shapes import lookup_error, lookup_error_code
 from airflow_provider_msgflash.arguments import check_seconds, check_tag, is_template
 from airflow_provider_msgflash.exceptions import (
     MsgFlashConfigError,
@@ -18,7 +18,7 @@ from airflow_provider_msgflash.exceptions import (
     MsgFlashLookupFinalError,
     MsgFlashNotFoundError,
 )
-from airflow_provider_msgflash.hooks.lookups import find_reusable_lookup
+from airflow_provider_msgflash.hooks.lookups import find_reusable_lookup, submitted
 from airflow_provider_msgflash.operators.contacts import import_lookups
 from airflow_provider_msgflash.operators.follow import MsgFlashLookupFollowerOperator, run_trigger_inline
 from airflow_provider_msgflash.polling import PollSchedule, describe_progress, small_progress
@@ -425,8 +425,7 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
                 lookup_id,
                 status,
             )
-            return {"lookupId": lookup_id, "status": status, "requested": len(chunk), "recovered": True,
-                    "mode": lookup_mode(progress)}  # fmt: skip
+            return submitted({**progress, "id": lookup_id, "requestedCount": len(chunk)})
         if status == LookupStatus.FAILED:
             self._failed_before(durable, lookup_id, progress)
         self.log.info("Lookup %s kept in this task's state ended %s; submitting the numbers anew.", lookup_id, status)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import logging
 import os
 import struct
@@ -24,9 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple, Protocol, TypeVar
-from urllib.parse import urlsplit
-
-from airflow_provider_msgflash.exceptions import MsgFlashConfigError
 
 try:  # POSIX only; elsewhere the limiter is per process.
     import fcntl
@@ -262,12 +258,12 @@ class KeyRateLimiter:
     def __init__(
         self,
         rate: float,
-        margin: float = DEFAULT_MARGIN,
-        shared_file: str | None = None,
         *,
+        shared_file: str | None = None,
         store: Store | None = None,
-        adaptive: bool = True,
         policy: Policy | None = None,
+        margin: float = DEFAULT_MARGIN,
+        adaptive: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = time.sleep,
         name: str = "",
@@ -367,8 +363,6 @@ class KeyRateLimiter:
 # -- one limiter per key, rate and backend ------------------------------------------------------------------
 _registry: dict[tuple[str, float, str], KeyRateLimiter] = {}
 _registry_lock = threading.Lock()
-#: URL schemes a ``rate_limit_backend`` may use (a Redis server).
-SCHEMES = ("redis", "rediss", "unix")
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -383,36 +377,6 @@ def shared_limit_file(fingerprint: str, rate: float) -> str | None:
     folder = os.path.join(tempfile.gettempdir(), f"msgflash-ratelimit-{os.getuid()}")
     os.makedirs(folder, mode=0o700, exist_ok=True)
     return os.path.join(folder, f"{fingerprint}-{rate:g}.state")
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its user and password (for logs and errors)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-
-
-def check_backend(value: object, conn_id: str) -> str:
-    """The connection extra ``rate_limit_backend``, checked: ``host``, ``process`` or a Redis URL."""
-    text = value.strip() if isinstance(value, str) else value
-    if text in (None, ""):
-        return "host"
-    if text in ("host", "process"):
-        return str(text)
-    if isinstance(text, str) and "://" in text and text.split("://", 1)[0].lower() in SCHEMES:
-        if importlib.util.find_spec("redis") is None:
-            raise MsgFlashConfigError(
-                f"Connection {conn_id!r}: extra 'rate_limit_backend' is a Redis URL ({safe_url(text)}), but the "
-                "redis package is not installed. Install it with: pip install 'airflow-provider-msgflash[redis]'.",
-                code="BAD_CONNECTION",
-            )
-        return text
-    shown = safe_url(text) if isinstance(text, str) and "://" in text else repr(text)
-    raise MsgFlashConfigError(
-        f"Connection {conn_id!r}: extra 'rate_limit_backend' must be 'host' (the default: every process on this "
-        "machine shares the limit), 'process' (this process only), or a Redis URL such as "
-        f"'redis://redis:6379/0' (every machine using the key shares it); got {shown}.",
-        code="BAD_CONNECTION",
-    )
 
 
 def limiter_for(api_key: str, rate: float, scope: str = "host", backend: str | None = None) -> KeyRateLimiter:

@@ -1,14 +1,7 @@
-"""A limiter state shared by every machine through Redis (optional: ``pip install
-'airflow-provider-msgflash[redis]'``, selected by the connection extra ``rate_limit_backend``).
-
-The same rules as the host file run in a Redis optimistic transaction (WATCH / GET / TIME / MULTI / SET /
-EXEC) on one key per API-key fingerprint and rate, so one log holds every machine's bookings. The clock
-is Redis's own ``TIME``: the one clock all machines see. If that clock is set back, the log is moved back
-with it (the state records the last time it saw); a clock set forward makes past bookings look older,
-which costs at most one window's worth of overlap, once. If Redis cannot be reached, the limiter keeps
-working in this process alone (and logs why) and tries Redis again 30 s later: a limiter problem never
-fails a request.
-"""
+"""The limiter's state shared by every machine through Redis (the ``[redis]`` extra; ``rate_limit_backend`` a
+Redis URL): the same rules run in an optimistic transaction (WATCH, GET, TIME, MULTI, SET, EXEC) on one key per
+API-key fingerprint and rate, on Redis's own clock (set back: the log moves with it). Redis unreachable: this
+process limits alone, says why, and tries Redis again 30 s later; a limiter problem never fails a request."""
 
 from __future__ import annotations
 
@@ -19,16 +12,15 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from airflow_provider_msgflash.ratelimit import MemoryStore, State, decode_state, encode_state, safe_url
+from airflow_provider_msgflash.connection import safe_url
+from airflow_provider_msgflash.ratelimit import MemoryStore, State, decode_state, encode_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LAST = struct.Struct("<d")  # the Redis time of the last transaction, then the state
-#: Seconds an unused state is kept in Redis.
-TTL = 86_400
-#: Seconds the limiter works alone after Redis failed before trying it again.
-RETRY_AFTER = 30.0
+#: Seconds an unused state is kept in Redis; seconds the limiter works alone after Redis failed.
+TTL, RETRY_AFTER = 86_400, 30.0
 
 
 class RedisStore:

@@ -4,16 +4,34 @@ when the last trigger using it ends; serialised without a secret, under a stable
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from airflow_provider_msgflash.exceptions import MsgFlashError, MsgFlashFinalError
-from airflow_provider_msgflash.hooks.msgflash import shared_session_scope
+from airflow_provider_msgflash.hooks.msgflash import close_shared_session
 from airflow_provider_msgflash.statuses import EventStatus
 from airflow_provider_msgflash.version_compat import BaseTrigger, TriggerEvent
 
 #: Where triggers are imported from when Airflow rebuilds them (a stable path: the classes may move).
 PUBLIC_MODULE = "airflow_provider_msgflash.triggers.msgflash"
+_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def shared_session_scope() -> AsyncIterator[None]:
+    """A user of the loop's shared session (a trigger's run): the last one to leave closes it, so a loop that
+    ends (``dags test``, a worker waiting inline) leaves no session open, while a triggerer keeps its pool."""
+    loop = asyncio.get_running_loop()
+    _users[loop] = _users.get(loop, 0) + 1
+    try:
+        yield
+    finally:
+        _users[loop] -= 1
+        if _users[loop] <= 0:
+            del _users[loop]
+            await close_shared_session()
 
 
 class MsgFlashBaseTrigger(BaseTrigger):

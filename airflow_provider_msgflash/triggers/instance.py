@@ -24,7 +24,7 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
         request: a task started in the triggerer never ran in a worker to resolve it).
     :param msgflash_conn_id: the Airflow connection id.
     :param min_safety_score: when set, also wait until ``safetyScore`` reaches it.
-    :param poll_interval: seconds between checks (at least 2).
+    :param poll_interval: seconds between checks (at least 2; default ``polling.READY_POLL_INTERVAL``, 10).
     :param deadline: local epoch seconds after which the trigger reports ``timeout``; None: no limit.
     """
 
@@ -35,14 +35,14 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
         instance_id: str,
         msgflash_conn_id: str = DEFAULT_CONN_ID,
         min_safety_score: float | None = None,
-        poll_interval: float = READY_POLL_INTERVAL,
+        poll_interval: float | None = None,
         deadline: float | None = None,
     ) -> None:
         super().__init__()
         self.instance_id = instance_id
         self.msgflash_conn_id = msgflash_conn_id
         self.min_safety_score = min_safety_score
-        self.poll_interval = max(MIN_POLL_INTERVAL, float(poll_interval))
+        self.poll_interval = max(MIN_POLL_INTERVAL, float(poll_interval or READY_POLL_INTERVAL))
         self.deadline = deadline
         self._resolved: str | None = None
         self._state: Any = None

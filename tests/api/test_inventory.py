@@ -51,7 +51,8 @@ DOCUMENTED = frozenset(
 NOT_FIELDS = frozenset(
     {
         # values of documented fields
-        "sync", "async", "done", "failed", "cancelled", "connected",
+        "sync", "async", "done", "failed", "cancelled", "connected", "pending", "processing", "connecting",
+        "disconnected",
         # the provider's own names: constants, its summaries and results, gate_instance's return value
         "match", "maybe", "recovered", "accounting", "inputs", "sent", "reason", "instance", "health",
         # health policies; connection fields and URL schemes; keyword names of tenacity and of exceptions

@@ -61,7 +61,7 @@ LOOKUPS = [{"id": "a"}, {"id": "b"}]
 def test_read_page_reads_every_plausible_list_shape(data: Any, cursor: str | None, shape: str | None) -> None:
     page = shapes.read_page(data, "lookups")
     assert page.items == LOOKUPS
-    assert page.cursor == cursor
+    assert (page.next or {}).get("cursor") == cursor
     assert page.shape == shape
     assert page.problem is None
 

@@ -9,8 +9,9 @@ import logging
 
 import pytest
 
+from airflow_provider_msgflash.connection import check_backend
 from airflow_provider_msgflash.exceptions import MsgFlashConfigError
-from airflow_provider_msgflash.ratelimit import KeyRateLimiter, Permit, check_backend, limiter_for
+from airflow_provider_msgflash.ratelimit import KeyRateLimiter, Permit, limiter_for
 from airflow_provider_msgflash.ratelimit._redis import RedisStore
 from tests.hooks.msgflash_hookkit import free_port, personal_key
 from tests.ratelimit.ratelimit_kit import FakeClock, VirtualTimeLoop, busiest, run_virtual
