@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# `make test`: ruff, ruff format --check, mypy, pytest over tests/ (e2e included), then the version
-# matrix (.ci/matrix/run.py: the built wheel and sdist on every supported Airflow line and Python). Every
-# step runs even if an earlier one failed; a summary closes the run and the exit code is non-zero if any
-# step failed (pytest's "no tests collected", exit 5, is a failure).
+# `make test` (.ci/test.sh): ruff, ruff format --check, mypy, pytest over tests/ (e2e and browser included),
+# the benchmarks' smoke runs, then the version matrix (.ci/matrix/run.py: the built wheel and sdist on every
+# supported Airflow line and Python, each cell installed from its lock).
+# `make check` (.ci/test.sh check): the fast tier: ruff, ruff format --check, mypy, and the tests that start
+# no Airflow process (pytest -m "not e2e and not browser and not airflow_process"; tests/conftest.py marks
+# every test that uses the migrated Airflow database `airflow_process`). Every test stays in `make test`.
+#
+# Every step runs even if an earlier one failed; a summary closes the run and the exit code is non-zero if
+# any step failed (pytest's "no tests collected", exit 5, is a failure).
 #
 # Environment: PYTEST_ARGS (default "tests": e.g. "tests/hooks -k retry"), SKIP_MATRIX=1 (skip the
 # matrix), MSGFLASH_PYTEST_TIMEOUT (seconds for the whole pytest run, default 1500),
@@ -10,11 +15,28 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+tier=${1:-test}
+case $tier in
+test | check) ;;
+*)
+    echo "test: unknown tier '$tier' (test or check)" >&2
+    exit 2
+    ;;
+esac
+CHECK_MARKERS="not e2e and not browser and not airflow_process"
+
 V=.venv/bin
 if [ ! -x "$V/python" ]; then
-    echo "test: $V/python missing; run 'make test' (it creates the venv)" >&2
+    echo "test: $V/python missing; run 'make $tier' (it creates the venv)" >&2
     exit 2
 fi
+# The venv and every matrix cell install from locks/: stop at once when they no longer match pyproject.toml.
+if ! "$V/python" .ci/lock.py --check; then
+    echo "test: pyproject.toml changed since the locks were made: run make lock" >&2
+    exit 3
+fi
+# Debian's redis-server for tests/ratelimit/test_redis.py (the browser test installs Chromium itself).
+.ci/ensure_redis.sh
 
 AIRFLOW_HOME=$(mktemp -d -t msgflash-test-home.XXXXXX)
 export AIRFLOW_HOME
@@ -57,9 +79,11 @@ step() { # step NAME CMD...
 
 run_pytest() {
     local junit="$AIRFLOW_HOME/junit.xml" rc
+    local -a select=()
+    [ "$tier" = check ] && select=(-m "$CHECK_MARKERS")
     # shellcheck disable=SC2086  # PYTEST_ARGS is split on purpose
     timeout --foreground --kill-after=30 "${MSGFLASH_PYTEST_TIMEOUT:-1500}" \
-        "$V/python" -m pytest ${PYTEST_ARGS:-tests} -ra --junitxml="$junit"
+        "$V/python" -m pytest ${PYTEST_ARGS:-tests} "${select[@]}" -ra --junitxml="$junit"
     rc=$?
     pytest_line=$("$V/python" - "$junit" <<'EOF'
 import sys
@@ -96,10 +120,16 @@ t_start=$(date +%s)
 step "ruff check" "$V/ruff" check .
 step "ruff format" "$V/ruff" format --check .
 step "mypy" "$V/mypy"
-step "pytest" run_pytest
-# Every benchmarks/bench_*.py in its smoke mode (a few seconds each), so none can rot.
-step "benchmark smoke" "$V/python" benchmarks/smoke.py
-if [ "${SKIP_MATRIX:-0}" = 1 ]; then
+if [ "$tier" = check ]; then
+    step "pytest (check tier)" run_pytest
+else
+    step "pytest" run_pytest
+    # Every benchmarks/bench_*.py in its smoke mode (a few seconds each), so none can rot.
+    step "benchmark smoke" "$V/python" benchmarks/smoke.py
+fi
+if [ "$tier" = check ]; then
+    :
+elif [ "${SKIP_MATRIX:-0}" = 1 ]; then
     names+=("version matrix")
     results+=("skipped (SKIP_MATRIX=1)")
     times+=("-")
@@ -116,14 +146,14 @@ if ! "$V/python" .ci/reap.py "$MSGFLASH_RUN_ID"; then
 fi
 
 echo
-echo "======================== make test summary ($(($(date +%s) - t_start)) s) ========================"
+echo "======================== make $tier summary ($(($(date +%s) - t_start)) s) ========================"
 for i in "${!names[@]}"; do
     printf '  %-22s %-42s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
 done
 if [ "$failed" -ne 0 ]; then
-    echo "make test: FAILED"
+    echo "make $tier: FAILED"
 else
-    echo "make test: all steps passed"
+    echo "make $tier: all steps passed"
 fi
 # Last line in the plain "N passed, N failed" form that CI reads.
 [ -n "$pytest_line" ] && echo "$pytest_line"

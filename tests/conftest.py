@@ -22,6 +22,15 @@ pytest_plugins = ["airflow_provider_msgflash.sandbox.pytest_plugin"]
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``airflow_process`` every test that uses the migrated Airflow database (``airflow_db``): those
+    are the tests that run Airflow itself (``airflow db migrate``, ``airflow dags test``, other CLI calls).
+    ``make check`` leaves them out (``-m "not airflow_process"``); ``make test`` runs them."""
+    for item in items:
+        if "airflow_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.airflow_process)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """Migrate the test AIRFLOW_HOME's SQLite database once (needed by dag.test())."""
