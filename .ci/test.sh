@@ -52,9 +52,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "test: interrupted" >&2; exit 130' INT TERM
 
-declare -a names=() results=() times=()
+declare -a names=() results=() times=() junits=()
 failed=0
-pytest_line=""
 
 step() { # step NAME CMD...
     local name=$1
@@ -77,33 +76,51 @@ step() { # step NAME CMD...
     return 0
 }
 
+# run_pytest PART: "fast" = the tests that start no Airflow process, on MSGFLASH_PYTEST_WORKERS (4) xdist
+# workers, a file per worker at a time (they mostly wait: one process uses ~7 % of a core); "airflow" = the
+# complement (e2e, browser, airflow_process), one at a time; "args" = PYTEST_ARGS as given, one process.
 run_pytest() {
-    local junit="$AIRFLOW_HOME/junit.xml" rc
-    local -a select=()
-    [ "$tier" = check ] && select=(-m "$CHECK_MARKERS")
-    # shellcheck disable=SC2086  # PYTEST_ARGS is split on purpose
+    local part=$1 rc
+    local junit="$AIRFLOW_HOME/junit-$part.xml"
+    local -a args
+    case $part in
+    fast) args=(tests -m "$CHECK_MARKERS" -n "${MSGFLASH_PYTEST_WORKERS:-4}" --dist loadfile) ;;
+    airflow) args=(tests -m "not ($CHECK_MARKERS)") ;;
+    # shellcheck disable=SC2206  # PYTEST_ARGS is split on purpose
+    *) args=(${PYTEST_ARGS:-tests}) ;;
+    esac
+    junits+=("$junit")
     timeout --foreground --kill-after=30 "${MSGFLASH_PYTEST_TIMEOUT:-1500}" \
-        "$V/python" -m pytest ${PYTEST_ARGS:-tests} "${select[@]}" -ra --junitxml="$junit"
+        "$V/python" -m pytest "${args[@]}" -ra --junitxml="$junit"
     rc=$?
-    pytest_line=$("$V/python" - "$junit" <<'EOF'
-import sys
-import xml.etree.ElementTree as ET
-
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except (OSError, ET.ParseError):
-    sys.exit(0)
-suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-n = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
-bad = n["failures"] + n["errors"]
-print(f"pytest: {n['tests'] - bad - n['skipped']} passed, {bad} failed, {n['skipped']} skipped")
-EOF
-    )
     case $rc in
     5) echo "test: pytest collected no tests (exit 5): that is a failure here" >&2 ;;
     124 | 137) echo "test: pytest exceeded ${MSGFLASH_PYTEST_TIMEOUT:-1500} s and was stopped" >&2 ;;
     esac
     return "$rc"
+}
+
+# "pytest: N passed, N failed, N skipped" over every pytest run of this make test / make check.
+pytest_totals() {
+    "$V/python" - "${junits[@]}" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+
+n = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+seen = False
+for path in sys.argv[1:]:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        continue
+    seen = True
+    for s in [root] if root.tag == "testsuite" else list(root.iter("testsuite")):
+        for k in n:
+            n[k] += int(s.get(k, 0))
+if seen:
+    bad = n["failures"] + n["errors"]
+    print(f"pytest: {n['tests'] - bad - n['skipped']} passed, {bad} failed, {n['skipped']} skipped")
+EOF
 }
 
 run_matrix() {
@@ -120,10 +137,15 @@ t_start=$(date +%s)
 step "ruff check" "$V/ruff" check .
 step "ruff format" "$V/ruff" format --check .
 step "mypy" "$V/mypy"
-if [ "$tier" = check ]; then
-    step "pytest (check tier)" run_pytest
+if [ -n "${PYTEST_ARGS:-}" ]; then
+    step "pytest ($PYTEST_ARGS)" run_pytest args
+elif [ "$tier" = check ]; then
+    step "pytest, no Airflow process" run_pytest fast
 else
-    step "pytest" run_pytest
+    step "pytest, no Airflow process" run_pytest fast
+    step "pytest, Airflow processes" run_pytest airflow
+fi
+if [ "$tier" = test ]; then
     # Every benchmarks/bench_*.py in its smoke mode (a few seconds each), so none can rot.
     step "benchmark smoke" "$V/python" benchmarks/smoke.py
 fi
@@ -148,7 +170,7 @@ fi
 echo
 echo "======================== make $tier summary ($(($(date +%s) - t_start)) s) ========================"
 for i in "${!names[@]}"; do
-    printf '  %-22s %-42s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+    printf '  %-28s %-42s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
 done
 if [ "$failed" -ne 0 ]; then
     echo "make $tier: FAILED"
@@ -156,5 +178,5 @@ else
     echo "make $tier: all steps passed"
 fi
 # Last line in the plain "N passed, N failed" form that CI reads.
-[ -n "$pytest_line" ] && echo "$pytest_line"
+pytest_totals
 exit "$failed"

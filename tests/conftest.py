@@ -14,6 +14,16 @@ import pytest
 # Airflow reads AIRFLOW_HOME when first imported: set it before anything imports airflow.
 if not os.environ.get("AIRFLOW_HOME"):
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="msgflash-tests-airflow-")
+# A pytest-xdist worker (make check, make test: -n 4) gets its own Airflow home and temp dir, as a separate
+# test run would: the rate limiter keeps a file per API key under the temp dir, and workers sharing the
+# sandbox's demo key through it would slow each other down.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _worker = os.environ["PYTEST_XDIST_WORKER"]
+    for _var in ("AIRFLOW_HOME", "TMPDIR"):
+        _base = os.environ.get(_var) or tempfile.gettempdir()
+        os.environ[_var] = os.path.join(_base, f"xdist-{_worker}")
+        os.makedirs(os.environ[_var], exist_ok=True)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "example_dags"))
 

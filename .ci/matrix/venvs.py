@@ -49,7 +49,8 @@ def venv_key(cell: Cell, python: str) -> str:
     doc = {
         "schema": KEY_SCHEMA,
         "python": [os.path.realpath(python), version],
-        "lock": sha256(cell_lock(cell.airflow, cell.python)),
+        # the pins, not the header: a header that changes alone (pyproject's hash) keeps the venv
+        "lock": [line for line in cell_lock(cell.airflow, cell.python).read_text().splitlines() if "==" in line],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
