@@ -74,12 +74,10 @@ def print_table(results: list[Any], problems: list[str], seconds: float, latest:
     print("resolved versions, read from each cell's venv" + (" (lock's version where it differs)" if latest else ""))
     print("\n".join(markdown(version_rows(results, latest))))
     print()
-    print(
-        "seconds per step: "
-        + "; ".join(
-            f"{r.cell.name} " + ", ".join(f"{k} {v:.0f}" for k, v in r.steps.items()) for r in results if r.steps
-        )
-    )
+    print("seconds per step:")
+    for r in results:
+        if r.steps:
+            print(f"  {r.cell.name}: " + ", ".join(f"{k} {v:.0f}" for k, v in r.steps.items()))
     for r in results:
         for p in r.problems:
             print(f"  {r.cell.name}: {p}")
@@ -101,6 +99,8 @@ def print_canary(results: list[Any]) -> None:
         failed = [c for c, v in zip(COLUMNS[2:7], (r.installs, r.registered, r.dags, r.deferred, r.unit), strict=True)
                   if v != "yes" and not (c == "unit tests" and v.endswith(" passed"))]  # fmt: skip
         named = ", ".join(f"{n} {r.versions[n]} (lock {r.locked.get(n, '-')})" for n in r.named) or "-"
+        if not r.green and not r.named and len(newer) == 1:  # the lock is green: the one difference broke it
+            named = f"{newer[0]} {r.versions[newer[0]]} (lock {r.locked.get(newer[0], '-')}): the only difference"
         table.append((r.cell.name, "green" if r.green else "RED", ", ".join(failed) or "-", named,
                       f"{len(newer)}: " + ", ".join(newer) if newer else "0"))  # fmt: skip
     print("\n".join(markdown(table)))
