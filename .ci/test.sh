@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# `make test` (.ci/test.sh): ruff, ruff format --check, mypy, pytest over tests/ (e2e and browser included),
-# the benchmarks' smoke runs, then the version matrix (.ci/matrix/run.py: the built wheel and sdist on every
-# supported Airflow line and Python, each cell installed from its lock).
-# `make check` (.ci/test.sh check): the fast tier: ruff, ruff format --check, mypy, and the tests that start
-# no Airflow process (pytest -m "not e2e and not browser and not airflow_process"; tests/conftest.py marks
-# every test that uses the migrated Airflow database `airflow_process`). Every test stays in `make test`.
+# `make test` (.ci/test.sh): ruff, ruff format --check, mypy, then pytest over tests/ in two steps (the tests
+# that start no Airflow process on 4 pytest-xdist workers; then the complement, e2e, browser and
+# airflow_process, one at a time), the benchmarks' smoke runs, and the version matrix (.ci/matrix/run.py: the
+# built wheel and sdist on every supported Airflow line and Python, each cell installed from its lock).
+# `make check` (.ci/test.sh check): the fast tier: ruff, ruff format --check, mypy, and the first pytest step
+# only (-m "not e2e and not browser and not airflow_process"; tests/conftest.py marks every test that uses
+# the migrated Airflow database `airflow_process`). Every test stays in `make test`.
 #
 # Every step runs even if an earlier one failed; a summary closes the run and the exit code is non-zero if
 # any step failed (pytest's "no tests collected", exit 5, is a failure).
 #
-# Environment: PYTEST_ARGS (default "tests": e.g. "tests/hooks -k retry"), SKIP_MATRIX=1 (skip the
-# matrix), MSGFLASH_PYTEST_TIMEOUT (seconds for the whole pytest run, default 1500),
+# Environment: PYTEST_ARGS (replaces both pytest steps by one run of these arguments, e.g. "tests/hooks -k
+# retry"), SKIP_MATRIX=1 (skip the matrix), MSGFLASH_PYTEST_WORKERS (xdist workers, default 4),
+# MSGFLASH_PYTEST_TIMEOUT (seconds for each pytest step, default 1500),
 # MSGFLASH_MATRIX_TIMEOUT (seconds for the whole matrix, default 1200).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -3,14 +3,17 @@ the Pythons each runs on in the matrix.
 
 Latest patch of each line on PyPI when written (2026-11-24): 2.11.2, 3.0.6, 3.1.8, 3.2.2, 3.3.2.
 Pins are what the *Airflow line itself* needs (without Airflow's constraints file, the resolver picks
-packages newer than the line was released with); they are measured, not guessed:
+packages newer than the line was released with). They are inputs of the cells' locks (``make lock``)
+and measured with ``make matrix-latest`` (which installs without them), not guessed:
 
+- 2.11.2, 3.1.8: ``cryptography<51`` (51.0.1 refuses the attribute Airflow sets on ``MultiFernet``:
+  every connection with a password fails; measured 2026-12-06).
 - 3.0.6: ``fastapi<0.117`` and ``starlette<0.48`` (newer ones break its API server's startup and even a
-  trivial DAG run).
-- 3.2.2: ``fastapi<0.137`` and ``svcs<26.2`` (same kind of breakage).
-- 2.11.2, 3.1.8, 3.3.2: none.
+  trivial DAG run), and ``cryptography<51`` as above.
+- 3.2.2: ``fastapi<0.137`` and ``svcs<26.2`` (same kind of breakage; svcs 26.2.0 measured 2026-12-06).
+- 3.3.2: none.
 
-The provider's own requirements (including the ``[sandbox]`` extra's FastAPI range) come from the wheel.
+The provider's own requirements (including the ``[sandbox]`` extra's FastAPI range) come from pyproject.toml.
 """
 
 from __future__ import annotations
