@@ -14,12 +14,31 @@ import pytest
 # Airflow reads AIRFLOW_HOME when first imported: set it before anything imports airflow.
 if not os.environ.get("AIRFLOW_HOME"):
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="msgflash-tests-airflow-")
+# A pytest-xdist worker (make check, make test: -n 4) gets its own Airflow home and temp dir, as a separate
+# test run would: the rate limiter keeps a file per API key under the temp dir, and workers sharing the
+# sandbox's demo key through it would slow each other down.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _worker = os.environ["PYTEST_XDIST_WORKER"]
+    for _var in ("AIRFLOW_HOME", "TMPDIR"):
+        _base = os.environ.get(_var) or tempfile.gettempdir()
+        os.environ[_var] = os.path.join(_base, f"xdist-{_worker}")
+        os.makedirs(os.environ[_var], exist_ok=True)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "example_dags"))
 
 pytest_plugins = ["airflow_provider_msgflash.sandbox.pytest_plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``airflow_process`` every test that uses the migrated Airflow database (``airflow_db``): those
+    are the tests that run Airflow itself (``airflow db migrate``, ``airflow dags test``, other CLI calls).
+    ``make check`` leaves them out (``-m "not airflow_process"``); ``make test`` runs them."""
+    for item in items:
+        if "airflow_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.airflow_process)
 
 
 @pytest.fixture(scope="session")

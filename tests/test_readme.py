@@ -311,6 +311,7 @@ def test_sandbox_python_block_runs() -> None:
     assert "(True, 'Connected to MsgFlash at http://127.0.0.1:" in out.stdout
 
 
+@pytest.mark.airflow_process  # make demo runs airflow db migrate and airflow dags test
 def test_make_demo_runs() -> None:
     words = _shell_lines(block("commands"))
     assert words == [["make", "demo"], ["make", "test"]]

@@ -46,11 +46,12 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def build(root: Path, uv: str, out: Path, log: Path) -> tuple[Path, Path]:
-    """``uv build`` into ``out``; returns (wheel, sdist)."""
+def build(root: Path, uv: str, out: Path, log: Path, build_lock: Path) -> tuple[Path, Path]:
+    """``uv build`` into ``out``, the build backend pinned by ``build_lock`` (-b); returns (wheel, sdist)."""
     shutil.rmtree(out, ignore_errors=True)
+    cmd = [uv, "build", "--python", str(root / ".venv" / "bin" / "python"), "-b", str(build_lock)]
     with log.open("w") as f:
-        subprocess.run([uv, "build", "--out-dir", str(out), str(root)], check=True, stdout=f, stderr=f, timeout=600)
+        subprocess.run([*cmd, "--out-dir", str(out), str(root)], check=True, stdout=f, stderr=f, timeout=600)
     (wheel,) = out.glob("*.whl")
     (sdist,) = out.glob("*.tar.gz")
     return wheel, sdist

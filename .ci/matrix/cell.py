@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -13,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cells import FILES_NOT_ON_LINE, NOT_ON_LINE, UNIT_TEST_DIRS, Cell, find_python
-from venvs import ensure_venv
+from cells import NOT_ON_LINE, Cell, find_python, unit_test_args
+from venvs import ensure_venv, installed_versions, latest_venv, locked_versions
 
 HERE = Path(__file__).resolve().parent
+DIST = "airflow-provider-msgflash"
 
 
 @dataclass
@@ -30,6 +32,8 @@ class CellContext:
     timeout: float
     inputs: str = ""  # hash of the wheel, the staged tests and DAGs, and these scripts
     rerun: bool = False  # ignore results cached for the same inputs
+    latest: bool = False  # make matrix-latest: resolve today's packages instead of installing the lock
+    latest_pins: dict[str, tuple[str, ...]] = field(default_factory=dict)  # line or "*" -> pins (latest only)
 
 
 @dataclass
@@ -45,6 +49,10 @@ class CellResult:
     problems: list[str] = field(default_factory=list)
     logs: Path | None = None
     cached: str = ""  # when the result is the last green one for identical inputs: when it ran
+    versions: dict[str, str] = field(default_factory=dict)  # every installed distribution, read from the venv
+    locked: dict[str, str] = field(default_factory=dict)  # what the cell's lock pins
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step (venv, install, ..., unit)
+    named: list[str] = field(default_factory=list)  # latest: newer packages named in the failure output
 
     @property
     def green(self) -> bool:
@@ -55,9 +63,10 @@ class CellResult:
     def summary(self) -> str:
         if self.cached:
             return f"green, same inputs as the run of {self.cached} (cached; MSGFLASH_MATRIX_RERUN=1 reruns)"
+        steps = ", ".join(f"{k} {v:.0f} s" for k, v in self.steps.items())
         return (
             f"installs {self.installs}, registered {self.registered}, DAGs {self.dags}, deferred {self.deferred}, "
-            f"unit {self.unit} ({self.seconds:.0f} s, venv {self.venv})"
+            f"unit {self.unit} ({self.seconds:.0f} s: {steps}; venv {self.venv})"
         )
 
 
@@ -156,8 +165,8 @@ def check_unit(r: CellResult, py: str, env: dict[str, str], ctx: CellContext, d:
     assert logs is not None
     junit = logs / "unit.xml"
     env = {**env, "PYTHONPATH": str(HERE), "AIRFLOW_HOME": str(logs / "home-pytest")}
-    cmd = [py, "-m", "pytest", *UNIT_TEST_DIRS, "-p", "wheel_guard", "-p", "no:cacheprovider", "-q", "-rfE"]
-    cmd += [f"--ignore={path}" for path in sorted(FILES_NOT_ON_LINE.get(r.cell.line, {}))]
+    cmd = [py, "-m", "pytest", *unit_test_args(r.cell, ctx.stage), "-p", "wheel_guard", "-p", "no:cacheprovider"]
+    cmd += ["-q", "-rfE"]
     not_here = NOT_ON_LINE.get(r.cell.line, {})
     if not_here:
         cmd += ["-k", " and ".join(f"not {name}" for name in sorted(not_here))]
@@ -212,14 +221,22 @@ def _remember(r: CellResult, venv: Path, ctx: CellContext) -> None:
     (venv / ".matrix-last-green.json").write_text(json.dumps(doc))
 
 
+def _timed(r: CellResult, name: str, fn: Any, *args: Any) -> None:
+    t0 = time.monotonic()
+    try:
+        fn(*args)
+    finally:
+        r.steps[name] = time.monotonic() - t0
+
+
 def _checks(r: CellResult, venv: Path, ctx: CellContext, d: Deadline) -> None:
     py = str(venv / "bin" / "python")
     env = cell_env(venv, r.logs or ctx.work, ctx.stage)
-    check_install_and_registration(r, py, env, ctx, d)
+    _timed(r, "install+registration", check_install_and_registration, r, py, env, ctx, d)
     if r.installs == "yes":
-        check_dags(r, py, env, d)
+        _timed(r, "DAGs", check_dags, r, py, env, d)
         if ctx.unit:
-            check_unit(r, py, env, ctx, d)
+            _timed(r, "unit", check_unit, r, py, env, ctx, d)
         else:
             r.unit = "not run"
 
@@ -236,14 +253,58 @@ def run_cell(cell: Cell, ctx: CellContext) -> CellResult:
         return r
     try:
         uv = str(ctx.root / ".venv" / "bin" / "uv")
-        v = ensure_venv(cell, python, ctx.wheel, uv, ctx.venvs, r.logs / "venv.log", d.left(900))
+        r.locked = locked_versions(cell)
+        if ctx.latest:
+            pins = ctx.latest_pins.get("*", ()) + ctx.latest_pins.get(cell.line, ())
+            v = latest_venv(cell, python, ctx.wheel, uv, ctx.venvs, r.logs / "venv.log", d.left(900), pins)
+        else:
+            v = ensure_venv(cell, python, ctx.wheel, uv, ctx.venvs, r.logs / "venv.log", d.left(900))
         r.venv = f"{v.action} {v.seconds:.0f} s"
-        if not _cached(r, v.path, ctx):
+        r.steps["venv"] = v.seconds
+        r.versions = installed_versions(uv, v.path)
+        if ctx.latest or not _cached(r, v.path, ctx):
             _checks(r, v.path, ctx, d)
-            if r.green:
+            if r.green and not ctx.latest:
                 _remember(r, v.path, ctx)
+            if ctx.latest and not r.green:
+                r.named = named_in_failure(r, str(v.path / "bin" / "python"))
     except Exception as e:
         r.installs = r.installs if r.installs != "-" else "NO"
         r.problems.append(f"{type(e).__name__}: {e} (logs {r.logs})")
     r.seconds = time.monotonic() - t0
     return r
+
+
+#: Lines of a failed step's log that point at code: traceback frames and exception lines.
+_POINTING = re.compile(r'^\s*File "|(Error|Exception|Warning)\b.*:|^E\s')
+
+
+def named_in_failure(r: CellResult, py: str) -> list[str]:
+    """make matrix-latest: the packages newer than the lock (or absent from it) whose modules appear in the
+    traceback frames and exception lines of the failed steps' logs: where to look first. (The pins that
+    make the cell green again are then proved by a run with ``--pin``.)"""
+    newer = {n: v for n, v in r.versions.items() if r.locked.get(n) != v and n != DIST}
+    if not newer or r.logs is None:
+        return []
+    found = subprocess.run(
+        [py, "-c", "import importlib.metadata as m, json; print(json.dumps(m.packages_distributions()))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules: dict[str, list[str]] = {}
+    for module, dists in (json.loads(found.stdout) if found.returncode == 0 else {}).items():
+        for dist in dists:
+            modules.setdefault(dist.lower().replace("_", "-"), []).append(module)
+    text = "\n".join(
+        line
+        for log in sorted(r.logs.rglob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()[-3000:]
+        if _POINTING.search(line)
+    ) + "\n".join(r.problems)
+    named = []
+    for dist in sorted(newer):
+        mods = [m for m in modules.get(dist, []) if not m.startswith("_") and m != "airflow"]
+        if any(re.search(rf"(?<![\w.]){re.escape(m)}[./]", text) for m in mods):
+            named.append(dist)
+    return named

@@ -79,7 +79,10 @@ def test_health_fields(api: Api, sb: SandboxHandle) -> None:
         assert {"safetyState", "safetyScore", "warmupPolicy", "usageWindowSummary", "recommendations"} <= set(h)
 
 
-@pytest.mark.parametrize("iid", [str(uuid.uuid4()), "not-a-uuid", "sandbox-connected", "%20", "x" * 300])
+# A stable id for the random UUID: pytest-xdist's workers must collect the same test ids.
+@pytest.mark.parametrize(
+    "iid", [pytest.param(str(uuid.uuid4()), id="random-uuid"), "not-a-uuid", "sandbox-connected", "%20", "x" * 300]
+)
 @pytest.mark.parametrize("suffix", ["", "/state", "/health"])
 def test_unknown_or_malformed_instance_is_404(api: Api, iid: str, suffix: str) -> None:
     error_of(api.get(f"/instances/{iid}{suffix}"), 404, "NOT_FOUND")
