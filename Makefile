@@ -4,6 +4,7 @@
 #   make test    ruff, ruff format --check, mypy, pytest (e2e included), the version matrix
 #   make matrix  only the version matrix: the built wheel on Airflow 2.11 to 3.3 (ONLY="3.3 2.11" for some)
 #   make bench   every benchmarks/bench_*.py, one after another
+#   make charts  the performance guide's charts (docs/_static/*.png), drawn by the benchmarks (~10 min)
 #   make clean   remove the venvs and caches
 
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ VENV := .venv
 export PYTHON
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test demo bench matrix clean
+.PHONY: help venv test demo bench matrix charts clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -39,6 +40,13 @@ bench: venv
 		echo "==> $$f"; \
 		$(VENV)/bin/python "$$f" || { echo "bench: $$f failed" >&2; exit 1; }; \
 	done
+
+# The benchmarks draw the charts from the figures they measure (benchmarks/_charts.py); the smoke runs of make
+# test draw theirs in a temp folder. Sizes: the polling rows the chart shows (2 minutes), every hosts case.
+charts: venv
+	$(VENV)/bin/python benchmarks/bench_polling.py --sizes 250,2000 --dialects none --paces '20>50' \
+		--chart docs/_static/polling-calls.png
+	$(VENV)/bin/python benchmarks/bench_many_hosts.py --chart docs/_static/many-hosts.png
 
 clean:
 	rm -rf $(VENV) .venv-matrix .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
