@@ -4,6 +4,7 @@
 #   make test    ruff, ruff format --check, mypy, pytest (e2e included), the version matrix
 #   make matrix  only the version matrix: the built wheel on Airflow 2.11 to 3.3 (ONLY="3.3 2.11" for some)
 #   make bench   every benchmarks/bench_*.py, one after another
+#   make docs    the docs site (Sphinx, warnings are errors) into $(DOCS_OUT) (default: a temp folder)
 #   make charts  the performance guide's charts (docs/_static/*.png), drawn by the benchmarks (~10 min)
 #   make clean   remove the venvs and caches
 
@@ -14,7 +15,7 @@ VENV := .venv
 export PYTHON
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test demo bench matrix charts clean
+.PHONY: help venv test demo bench matrix docs charts clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -40,6 +41,10 @@ bench: venv
 		echo "==> $$f"; \
 		$(VENV)/bin/python "$$f" || { echo "bench: $$f failed" >&2; exit 1; }; \
 	done
+
+# Strict: a warning fails the build (make test runs the same script). Output outside the repository.
+docs: venv
+	@.ci/docs.sh $(DOCS_OUT)
 
 # The benchmarks draw the charts from the figures they measure (benchmarks/_charts.py); the smoke runs of make
 # test draw theirs in a temp folder. Sizes: the polling rows the chart shows (2 minutes), every hosts case.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: ruff, ruff format --check, mypy, pytest over tests/ (e2e included), then the version
-# matrix (.ci/matrix/run.py: the built wheel and sdist on every supported Airflow line and Python). Every
+# `make test`: ruff, ruff format --check, mypy, the docs site (Sphinx, strict), pytest over tests/ (e2e
+# included), then the version matrix (.ci/matrix/run.py: the built wheel and sdist on every supported Airflow line and Python). Every
 # step runs even if an earlier one failed; a summary closes the run and the exit code is non-zero if any
 # step failed (pytest's "no tests collected", exit 5, is a failure).
 #
@@ -96,6 +96,8 @@ t_start=$(date +%s)
 step "ruff check" "$V/ruff" check .
 step "ruff format" "$V/ruff" format --check .
 step "mypy" "$V/mypy"
+# The docs site, warnings as errors (.ci/docs.sh; `make docs` alone), built into the run's temp home.
+step "docs" .ci/docs.sh "$AIRFLOW_HOME/docs-html"
 step "pytest" run_pytest
 # Every benchmarks/bench_*.py in its smoke mode (a few seconds each), so none can rot.
 step "benchmark smoke" "$V/python" benchmarks/smoke.py
