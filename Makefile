@@ -1,7 +1,7 @@
 # Developer commands (see docs/development.md). Needs only Python 3.11, make and the package index.
 #
 #   make demo    run the example DAG against a local sandbox, with a readable story of what it did
-#   make test    ruff, ruff format --check, mypy, pytest (e2e included), the version matrix
+#   make test    ruff, ruff format --check, mypy, the docs site, pytest (e2e included), benchmark smoke, the version matrix
 #   make matrix  only the version matrix: the built wheel on Airflow 2.11 to 3.3 (ONLY="3.3 2.11" for some)
 #   make bench   every benchmarks/bench_*.py, one after another
 #   make docs    the docs site (Sphinx, warnings are errors) into $(DOCS_OUT) (default: a temp folder)
