@@ -52,4 +52,3 @@ html_theme = "furo"
 html_title = f"airflow-provider-msgflash {release}"
 html_static_path = ["_static"]
 html_show_sourcelink = False
-pygments_style = "sphinx"
