@@ -71,10 +71,16 @@ HANDLERS: dict[str, str] = {
     "dev-setup": "test_development_shell_blocks_run",
     "dev-sizes": "test_development_shell_blocks_run",
 }
+# The API reference (docs/reference/*.rst) holds no code block of its own: only autodoc directives, whose
+# docstring examples run in test_docstring_examples_on_the_site_run.
 
 
 def test_every_block_is_marked_and_handled() -> None:
     assert sorted(blocks()) == sorted(HANDLERS)
+    for page in DOCS.rglob("*.rst"):  # the reference pages: autodoc directives only, no code of their own
+        for line in page.read_text().splitlines():
+            assert not (line.rstrip().endswith("::") and not line.startswith(".. ")), (page.name, line)
+            assert "code-block" not in line and not line.startswith(".. code"), (page.name, line)
 
 
 def _sandbox_values(sb: Any, text: str) -> str:
@@ -376,3 +382,48 @@ def test_sandbox_connection_forms_work(name: str, msgflash_sandbox: Any, monkeyp
 @pytest.mark.parametrize("name", ["dev-setup", "dev-sizes"])
 def test_development_shell_blocks_run(name: str) -> None:
     _bash(block(name), cwd=REPO)  # dev-sizes lists what breaks the size rules; tests/test_layout.py judges them
+
+
+# -- the API reference's examples (docstrings) ---------------------------------------------------------------
+def _reference_modules() -> list[str]:
+    """Modules the API reference pages document (``automodule`` and ``module`` directives)."""
+    text = "\n".join(p.read_text() for p in sorted((DOCS / "reference").glob("*.rst")))
+    return sorted(set(re.findall(r"^\.\. (?:automodule|module):: ([\w.]+)", text, re.M)))
+
+
+def _literal_blocks(doc: str) -> list[str]:
+    """The reST literal blocks of a docstring: the indented lines after a paragraph ending with ``::``."""
+    out, lines = [], textwrap.dedent(doc).splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith("::") and i + 2 < len(lines) and not lines[i + 1].strip():
+            indent = len(lines[i + 2]) - len(lines[i + 2].lstrip())
+            body = []
+            for nxt in lines[i + 2 :]:
+                if nxt.strip() and len(nxt) - len(nxt.lstrip()) < indent:
+                    break
+                body.append(nxt)
+            out.append(textwrap.dedent("\n".join(body)))
+    return out
+
+
+def test_docstring_examples_on_the_site_run() -> None:
+    """The code in the docstrings the API reference shows runs, in its module's namespace (the names the page
+    is about) with ``airflow.sdk``'s ``task`` (the examples show a task decorator)."""
+    import importlib
+    import inspect
+
+    from airflow.sdk import task
+
+    ran = []
+    for name in _reference_modules():
+        module = importlib.import_module(name)
+        docs = [module.__doc__ or ""] + [
+            inspect.getdoc(obj) or ""
+            for obj in vars(module).values()
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__.startswith(name.rsplit(".", 1)[0])
+        ]
+        for doc in docs:
+            for code in _literal_blocks(doc):
+                exec(compile(code, f"{name} docstring", "exec"), {**vars(module), "task": task})
+                ran.append(name)
+    assert {"airflow_provider_msgflash.retry_policy", "airflow_provider_msgflash.triggers.instance_events"} <= set(ran)
