@@ -17,6 +17,6 @@ t0=$(date +%s%N)
 # autodoc imports the package and so Airflow: a throw-away Airflow home, removed at the end.
 home=$(mktemp -d -t msgflash-docs-home.XXXXXX)
 trap 'rm -rf "$home"' EXIT
-AIRFLOW_HOME=$home "$V/sphinx-build" -W --keep-going -q -b html -d "$out/.doctrees" docs "$out"
+AIRFLOW_HOME=$home AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR "$V/sphinx-build" -W --keep-going -q -b html -d "$out/.doctrees" docs "$out"
 ms=$((($(date +%s%N) - t0) / 1000000))
 printf 'docs: built in %d.%01d s, no warning: %s/index.html\n' $((ms / 1000)) $((ms % 1000 / 100)) "$out"
