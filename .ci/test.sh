@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make test` (.ci/test.sh): ruff, ruff format --check, mypy, then pytest over tests/ in two steps (the tests
+# `make test` (.ci/test.sh): ruff, ruff format --check, mypy, the docs site (Sphinx,
+# strict, .ci/docs.sh), then pytest over tests/ in two steps (the tests
 # that start no Airflow process on 4 pytest-xdist workers; then the complement, e2e, browser and
 # airflow_process, one at a time), the benchmarks' smoke runs, and the version matrix (.ci/matrix/run.py: the
 # built wheel and sdist on every supported Airflow line and Python, each cell installed from its lock).
-# `make check` (.ci/test.sh check): the fast tier: ruff, ruff format --check, mypy, and the first pytest step
+# `make check` (.ci/test.sh check): the fast tier: ruff, ruff format --check, mypy, the docs site, and the first pytest step
 # only (-m "not e2e and not browser and not airflow_process"; tests/conftest.py marks every test that uses
 # the migrated Airflow database `airflow_process`). Every test stays in `make test`.
 #
@@ -139,6 +140,8 @@ t_start=$(date +%s)
 step "ruff check" "$V/ruff" check .
 step "ruff format" "$V/ruff" format --check .
 step "mypy" "$V/mypy"
+# The docs site, warnings as errors (.ci/docs.sh; `make docs` alone), built into the run's temp home.
+step "docs" .ci/docs.sh "$AIRFLOW_HOME/docs-html"
 if [ -n "${PYTEST_ARGS:-}" ]; then
     step "pytest ($PYTEST_ARGS)" run_pytest args
 elif [ "$tier" = check ]; then

@@ -154,6 +154,9 @@ def host_main(spec_json: str) -> int:
     from airflow_provider_msgflash.hooks.msgflash import MsgFlashHook
 
     MsgFlashHook(CONN_ID).settings  # noqa: B018 - read the connection before the start line
+    sent: list[float] = []
+    limited: list[float] = []
+    record_requests(MsgFlashHook(CONN_ID).limiter, sent, limited)
     print("READY", flush=True)
     t_start = float(sys.stdin.readline())
     rep: dict[str, Any] = {"t_start": t_start, "polls_ok": 0, "polls_failed": 0, "runs_ok": 0, "runs_failed": 0}
@@ -171,8 +174,41 @@ def host_main(spec_json: str) -> int:
         t.join(max(1.0, deadline + 240 - time.time()))
     lim = MsgFlashHook(CONN_ID).limiter
     rep["cuts"], rep["rebooks"], rep["waits"] = lim.cuts, lim.rebooks, lim.waits
+    # When this host sent each request and got each 429 (seconds since the start), for --chart.
+    rep["sent"] = [round(t - t_start, 3) for t in sent]
+    rep["limited"] = [round(t - t_start, 3) for t in limited]
     print("REPORT " + json.dumps(rep), flush=True)
     return 0
+
+
+def record_requests(lim: Any, sent: list[float], limited: list[float]) -> None:
+    """Note the time of every request this host's limiter lets through, and of every 429 it is told of (the
+    hooks report each 429 to the limiter), by wrapping the limiter's own methods."""
+    acquire, acquire_async, report, report_async = lim.acquire, lim.acquire_async, lim.report, lim.report_async
+
+    def acquire_noted() -> Any:
+        permit = acquire()
+        sent.append(time.time())
+        return permit
+
+    async def acquire_async_noted() -> Any:
+        permit = await acquire_async()
+        sent.append(time.time())
+        return permit
+
+    def report_noted(permit: Any, status: int, text: str = "") -> None:
+        if status == 429:
+            limited.append(time.time())
+        report(permit, status, text)
+
+    async def report_async_noted(permit: Any, status: int, text: str = "") -> None:
+        if status == 429:
+            limited.append(time.time())
+        await report_async(permit, status, text)
+
+    lim.acquire, lim.acquire_async, lim.report, lim.report_async = (
+        acquire_noted, acquire_async_noted, report_noted, report_async_noted,
+    )  # fmt: skip
 
 
 def task_loop(

@@ -24,7 +24,9 @@ Goals: (a) <= 1 % answers 429, 0 failures; (b) >= 90 % of 10 req/s accepted, <= 
 0 failed tasks or polls.
 
 Usage: ``.venv/bin/python benchmarks/bench_many_hosts.py [--seconds 60] [--configs fixed,adaptive,redis]
-[--smoke]`` (about 7 minutes; ``--smoke``: 2 hosts, load (b), 5 s, the default configuration).
+[--smoke] [--chart FILE.png]`` (about 7 minutes; ``--smoke``: 2 hosts, load (b), 5 s, the default
+configuration). ``--chart`` also draws the requests each host sent per second and the 429 answers, one panel per
+load and limiter (``make charts`` draws the performance guide's).
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def run_case(sb: Any, config: str, load: str, args: argparse.Namespace, lookups:
             for k in ("polls_ok", "polls_failed", "runs_ok", "runs_failed", "cuts", "rebooks", "waits")
         },
         "errors": [e for r in reports for e in r["errors"]][:3],
+        "hosts": [{"sent": r["sent"], "limited": r["limited"]} for r in reports],
     }
 
 
@@ -132,6 +135,7 @@ def main() -> int:
     ap.add_argument("--configs", default="fixed,adaptive,redis")
     ap.add_argument("--loads", default="a,b")
     ap.add_argument("--policy", help='AIMD variant for "adaptive", e.g. \'{"alpha": 0.1, "hold": 1.0}\'')
+    ap.add_argument("--chart", metavar="FILE.png", help="also draw the requests per second of each host")
     ap.add_argument("--host-worker", help=argparse.SUPPRESS)
     c.add_smoke(ap)
     args = ap.parse_args()
@@ -157,6 +161,8 @@ def main() -> int:
             print("   redis: not measured (needs redis-server on PATH and the redis package)")
         cases = run_all(configs, args, redis_url or "")
     show(cases)
+    if args.chart:
+        draw_chart(args.chart, cases, args)
     default = [k for k in cases if k["config"] == "adaptive"]
     best = [k for k in cases if k["config"] == ("redis" if redis_url else "adaptive")]
     verdict_on = "redis" if redis_url else "adaptive"
@@ -173,6 +179,22 @@ def main() -> int:
         args.smoke,
     )
     return 0
+
+
+CONFIG_TITLES = {
+    "fixed": "each host's own limit, fixed",
+    "adaptive": "own limit, adaptive (the default)",
+    "redis": "one limit shared in Redis",
+}
+
+
+def draw_chart(path: str, cases: list[dict], args: argparse.Namespace) -> None:
+    import _charts
+
+    for k in cases:
+        k["title"] = f"{LOAD_TITLES[k['load']]}\n{CONFIG_TITLES.get(k['config'], k['config'])}"
+    note = f"bench_many_hosts.py, {args.hosts} hosts, {args.seconds:.0f} s per panel; " + _charts.machine_note()
+    _charts.hosts_chart(path, cases, args.seconds, 10.0, note)
 
 
 def run_all(configs: list[str], args: argparse.Namespace, redis_url: str) -> list[dict]:

@@ -36,9 +36,11 @@ seen <= max(2 s, 10 % of the lookup's duration) late. A row that misses says by 
 explain it.
 
 Usage: ``.venv/bin/python benchmarks/bench_polling.py [--sizes 250,2000,10000] [--pace realistic]
-[--dialects none,updated-now,...,all] [--paces 5,50,20>50,20>5] [--long] [--smoke]`` (about 9.5 minutes;
-``a+b`` in ``--dialects`` is two dialects together; ``--smoke``: 100 and 300 numbers at 20x the paces,
-canonical shapes and ``all``, a few seconds).
+[--dialects none,updated-now,...,all] [--paces 5,50,20>50,20>5] [--long] [--smoke] [--chart FILE.png]``
+(about 9.5 minutes; ``a+b`` in ``--dialects`` is two dialects together; ``--smoke``: 100 and 300 numbers at 20x
+the paces, canonical shapes and ``all``, a few seconds). ``--chart`` also draws the progress calls of each
+lookup of the canonical-shapes and changing-pace groups over its life, ours against the fixed poller's
+(``make charts`` draws the performance guide's).
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ async def follow_fixed(session: Any, url: str, headers: dict[str, str], t0: floa
     """One progress call at once (the check before deferring), then one every 2 s from ``t0`` (the
     submission), until the lookup is terminal."""
     calls = errors = 0
+    samples: list[tuple[float, float]] = []  # (local time, progress %) as this poller read it
     for i in range(100_000):
         await asyncio.sleep(max(0.0, t0 + i * FIXED_INTERVAL - time.time()))
         if time.time() > deadline:
@@ -173,8 +176,11 @@ async def follow_fixed(session: Any, url: str, headers: dict[str, str], t0: floa
         if resp.status != 200:
             errors += 1
             continue
+        if isinstance(body["data"].get("progress"), int | float):
+            samples.append((time.time(), float(body["data"]["progress"])))
         if body["data"]["status"] in TERMINAL:
-            return {"noticed": time.time(), "calls": calls, "status": body["data"]["status"], "errors": errors}
+            status = body["data"]["status"]
+            return {"noticed": time.time(), "calls": calls, "status": status, "errors": errors, "samples": samples}
     raise RuntimeError("unreachable")
 
 
@@ -298,6 +304,7 @@ def rows_of(g: Group) -> tuple[list[list[str]], list[str], dict[str, Any]]:
         progress = [r for r in log if r["route"] == PROGRESS_ROUTE and lk["id"] in r["path"]]
         srv = {w: sum(1 for r in progress if r["key"] == fps[w]) for w in fps}
         times = [(c.parse_iso(r["time"]) or 0.0) - created for r in progress if r["key"] == fps["ours"]]
+        fixed_times = [(c.parse_iso(r["time"]) or 0.0) - created for r in progress if r["key"] == fps["fixed"]]
         row = {
             "size": lk["size"],
             "duration": completed - created,
@@ -308,6 +315,17 @@ def rows_of(g: Group) -> tuple[list[list[str]], list[str], dict[str, Any]]:
             "times": times,
         }
         row["goal_late"] = max(2.0, 0.1 * row["duration"])
+        g.run.setdefault("panels", []).append(
+            {
+                "title": f"{lk['size']:,} numbers, {rate_label(g)}",
+                "duration": row["duration"],
+                "ours": times,
+                "fixed": fixed_times,
+                "progress": [(t - created, pct) for t, pct in lk["fixed"].get("samples", [])],
+                "late": row["late"],
+                "changed": None if g.changed is None else g.changed - created,
+            }
+        )
         ok = row["ratio"] <= 0.3 and row["late"] <= row["goal_late"] and lk["ours"].get("status") == "done"
         stalled = ""
         if g.stall:  # calls while it stood still: after its first batch, for g.stall seconds
@@ -364,6 +382,16 @@ def build_groups(args: argparse.Namespace) -> list[Group]:
     return groups
 
 
+def draw_chart(path: str, groups: list[Group], passed: int, total: int) -> None:
+    """The rows of the canonical-shapes and changing-pace groups (every row when neither ran), smallest first."""
+    import _charts
+
+    chosen = [g for g in groups if g.dialect == "none" and (g.label == "dialect none" or g.new_rate is not None)]
+    panels = [p for g in (chosen or groups) for p in g.run.get("panels", [])][:6]
+    note = f"bench_polling.py: {passed} of {total} rows met both goals in this run; " + _charts.machine_note()
+    _charts.polling_chart(path, panels, note)
+
+
 def main() -> int:
     from airflow_provider_msgflash.sandbox import DIALECTS
 
@@ -376,6 +404,7 @@ def main() -> int:
     ap.add_argument("--long", action="store_true", help="run every row, however long (~35 minutes)")
     ap.add_argument("--stall", type=float, default=900.0, help="seconds the stalled row stands still (0: no row)")
     ap.add_argument("--stall-size", type=int, default=2000, help="numbers in the stalled row's lookup")
+    ap.add_argument("--chart", metavar="FILE.png", help="also draw each lookup's progress calls, ours vs fixed")
     c.add_smoke(ap)
     args = ap.parse_args()
     if args.long:
@@ -430,6 +459,8 @@ def main() -> int:
         "  ratio / the worst lateness as a share of its goal."
     )
     print("\n".join(notes))
+    if args.chart:
+        draw_chart(args.chart, groups, passed, total)
     c.result(
         "polling",
         f"{passed} of {total} rows meet both goals; " + "; ".join(summary),

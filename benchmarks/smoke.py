@@ -2,8 +2,10 @@
 
 Each ``benchmarks/bench_*.py`` runs as ``python bench_X.py --smoke`` in its own process, one after the
 other, with a time limit; it passes when it exits 0 and its last line is its ``RESULT ... SMOKE`` line
-(the figures of a smoke run are not judged: the sizes are too small to mean anything). A summary closes
-the run; the exit code is non-zero if any benchmark failed, or if there was none to run.
+(the figures of a smoke run are not judged: the sizes are too small to mean anything). A benchmark that
+draws a chart (``--chart``) draws it too, into the run's temporary folder (never over ``docs/_static/``), and
+fails without it. A summary closes the run; the exit code is non-zero if any benchmark failed, or if there was
+none to run.
 
 Usage: ``.venv/bin/python benchmarks/smoke.py [--timeout 240] [NAME ...]`` (names: ``many_hosts`` or
 ``bench_many_hosts.py``; default all). ``make test`` runs it.
@@ -30,9 +32,10 @@ def run_one(path: Path, timeout: float) -> tuple[bool, str, float]:
     with tempfile.TemporaryDirectory(prefix=f"msgflash-smoke-{path.stem}-") as home:
         # Its own Airflow home and temp dir: no limiter file or config shared with anything else.
         env = {**os.environ, "AIRFLOW_HOME": home, "TMPDIR": home}
+        chart = Path(home) / f"{path.stem}.png" if '"--chart"' in path.read_text() else None
         try:
             proc = subprocess.run(
-                [sys.executable, str(path), "--smoke"],
+                [sys.executable, str(path), "--smoke", *(["--chart", str(chart)] if chart else [])],
                 cwd=HERE.parent,
                 env=env,
                 capture_output=True,
@@ -44,12 +47,15 @@ def run_one(path: Path, timeout: float) -> tuple[bool, str, float]:
             tail = (e.stdout or b"")[-2000:]
             tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
             return False, f"no result within {timeout:.0f} s\n{tail}", time.monotonic() - t0
+        drew = chart is None or (chart.is_file() and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n")
     took = time.monotonic() - t0
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode != 0:
         return False, f"exit {proc.returncode}\n" + "\n".join(lines[-15:]) + "\n" + proc.stderr[-3000:], took
     if not lines or not RESULT_RE.match(lines[-1]):
         return False, "its last line is not a 'RESULT ... SMOKE' line\n" + "\n".join(lines[-15:]), took
+    if not drew:
+        return False, f"--chart {chart} wrote no PNG\n" + "\n".join(lines[-15:]), took
     return True, lines[-1], took
 
 
