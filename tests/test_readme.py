@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_msgflash.sandbox import is_on_whatsapp
 from tests.conftest import REPO
 from tests.doc_blocks import Block, named_blocks, shell_lines
