@@ -43,6 +43,8 @@ REST_CONN_DAG = "e2e_rest_connection"
 ASSETS_PRODUCER_DAG = "e2e_assets_producer"
 ASSETS_CONSUMER_DAG = "e2e_assets_consumer"
 INSTANCE_EVENTS_DAG = "e2e_instance_events"
+LOOKUP_SENSOR_DAG = "e2e_lookup_sensor"
+SENSOR_TIMEOUT_DAG = "e2e_sensor_timeout"
 #: Every DAG the tests run (unpaused at start); the other example DAGs are parsed but stay paused.
 RUN_DAGS = (
     EXAMPLE_DAG,
@@ -56,5 +58,7 @@ RUN_DAGS = (
     ASSETS_PRODUCER_DAG,
     ASSETS_CONSUMER_DAG,
     INSTANCE_EVENTS_DAG,
+    LOOKUP_SENSOR_DAG,
+    SENSOR_TIMEOUT_DAG,
 )
 ALL_DAGS = (*RUN_DAGS, "msgflash_daily_file_lookup", "msgflash_instance_events")

@@ -23,12 +23,9 @@ interactive scenarios do; their tests only wait for and inspect them.
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,10 +44,11 @@ from tests.e2e._shared import (
     EXAMPLE_DAGS_DIR,
     NUMBERS_10001,
     RUN_DAGS,
+    SENSOR_TIMEOUT_DAG,
     STORMS_DAG,
     TIMEOUT_DAG,
 )
-from tests.e2e._stack import COMPONENTS, AirflowStack, free_port
+from tests.e2e._stack import AirflowStack, airflow_env, boot, finish_migrate, free_port, start_migrate
 
 #: Rate of dropped connections in the drop storm, and the seed chosen so that the lookup POST is dropped.
 DROP_RATE = 0.3
@@ -101,6 +99,7 @@ SANDBOXES: dict[str, dict[str, Any]] = {
     "rest": {"pace": SLOW},  # its connection is created through the REST API by the test
     "assets": {},
     "events": {},  # the instance the event trigger watches; the test flips it
+    "sensors": {"pace": SLOW},  # the sensors started in the triggerer
 }
 
 #: Background runs: DAG id -> names of the tests that inspect it (triggered only when one is selected).
@@ -108,6 +107,7 @@ BACKGROUND: dict[str, set[str]] = {
     STORMS_DAG: {"test_fault_storm"},
     BAD_INPUTS_DAG: {"test_bad_input", "test_bad_inputs_create_no_lookup"},
     TIMEOUT_DAG: {"test_deferral_timeout_cancels_lookup_and_fails"},
+    SENSOR_TIMEOUT_DAG: {"test_sensor_started_in_the_triggerer_times_out_without_retry"},
 }
 #: Tests that need every background run (they wait for all of them).
 NEEDS_ALL_BACKGROUND = {"test_no_api_key_in_logs_xcom_or_triggers"}
@@ -167,38 +167,14 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 
     port = free_port()
     fernet_key = Fernet.generate_key().decode()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__FERNET_KEY": fernet_key,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            # Files are all there at start; don't spend the 2 cores re-parsing them.
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-            # A killed triggerer's triggers go to a new one once its heartbeat is this old (default 30 s).
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
-            "MSGFLASH_EXAMPLE_DATA_DIR": str(home / "example-data"),
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = airflow_env(
+        home,
+        dags,
+        port,
+        AIRFLOW__CORE__FERNET_KEY=fernet_key,
+        MSGFLASH_EXAMPLE_DATA_DIR=str(home / "example-data"),
     )
-    migrate = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        stdout=open(home / "migrate.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    migrate = start_migrate(home, env)
     sandboxes: dict[str, SandboxHandle] = {}
     stack = AirflowStack(home, env, port)
     state = E2E(airflow=stack, sandboxes=sandboxes, fernet_key=fernet_key)
@@ -241,28 +217,15 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             "msgflash_quota": sandboxes["quota"].connection_json(),
             "msgflash_assets": sandboxes["assets"].connection_json(),
             "msgflash_events": sandboxes["events"].connection_json(),
+            "msgflash_sensors": sandboxes["sensors"].connection_json(),
         }
         for conn_id, value in conns.items():
             env["AIRFLOW_CONN_" + conn_id.upper()] = value
         state.keys = sorted({wrong, revoked, *(k for sb in sandboxes.values() for k in (sb.api_key, sb.team_key) if k)})
 
-        try:
-            migrate.wait(180)
-        except subprocess.TimeoutExpired:
-            migrate.kill()
-            raise
-        if migrate.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{(home / 'migrate.log').read_text()[-3000:]}")
+        finish_migrate(migrate, home)
         state.timings["migrate"] = time.monotonic() - t0
-
-        for name in COMPONENTS:
-            stack.start(name)
-        stack.wait_healthy(timeout=150)
-        state.timings["healthy"] = time.monotonic() - t0
-        client = stack.client
-        client.wait_dags(ALL_DAGS, timeout=120)
-        for dag_id in RUN_DAGS:
-            client.unpause(dag_id)
+        boot(stack, ALL_DAGS, unpause=RUN_DAGS)
         state.timings["ready"] = time.monotonic() - t0
         print(f"\ne2e: Airflow ready in {state.timings['ready']:.1f} s ({state.timings}); home {home}")
         yield state
