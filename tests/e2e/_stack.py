@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -185,8 +185,9 @@ class AirflowStack:
             raise RuntimeError(f"airflow {' '.join(args)} exited {out.returncode}:\n{tail_text(out.stderr)}")
         return out
 
-    def start(self, name: str) -> None:
-        """Start component ``name`` (``airflow <name>``) in a new process group, logging to a file."""
+    def start(self, name: str, args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+        """Start component ``name`` (``airflow <name>``, or ``airflow <args>``; with ``env``, its own
+        environment) in a new process group, logging to a file."""
         if name in self.procs and self.procs[name].poll() is None:
             raise RuntimeError(f"{name} is already running (pid {self.procs[name].pid})")
         self.starts[name] = self.starts.get(name, 0) + 1
@@ -194,8 +195,8 @@ class AirflowStack:
         path = self.logdir / f"{name}{suffix}.log"
         with open(path, "ab") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name],
-                env=self.env,
+                [sys.executable, "-m", "airflow", *(args or [name])],
+                env=env or self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -35,12 +35,12 @@ class CrashAfterSubmitOperator(MsgFlashNumberLookupOperator):
     """A worker that dies right after the lookup POST got its answer, before anything reached XCom:
     a fault the sandbox cannot produce (the process is SIGKILLed, so no on_kill, no cleanup)."""
 
-    def submit(self, instance_id: str, chunks: list[list[str]], context: Any) -> list[dict[str, Any]]:
-        answers = super().submit(instance_id, chunks, context)
+    def submit(self, instance_id: str, chunks: list[list[str]], context: Any) -> Any:
+        answers, fresh = super().submit(instance_id, chunks, context)
         if int(context["ti"].try_number) == 1:
             self.log.warning("e2e fault: SIGKILL of this task process after submitting %s", answers[0]["lookupId"])
             os.kill(os.getpid(), signal.SIGKILL)
-        return answers
+        return answers, fresh
 
 
 with DAG(dag_id="e2e_triggerer_restart", default_args={"retries": 0, **FOREGROUND}, **COMMON):
