@@ -23,6 +23,7 @@ venv:
 	@.ci/bootstrap.sh $(VENV)
 
 test: venv
+	@.ci/test_packages.sh
 	@.ci/test.sh
 
 demo: venv

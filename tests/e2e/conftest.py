@@ -1,6 +1,8 @@
-"""One real Airflow for the whole e2e session, against sandboxes in their own processes.
+"""One real Airflow for tests/e2e, against sandboxes in their own processes. Its fixtures are package-scoped:
+the stack stops when the folder's last test ends, before tests/e2e_celery starts its own (two Airflows at once
+would share the 2 cores).
 
-``e2e`` (session) does, in order, everything bounded in time:
+``e2e`` (package) does, in order, everything bounded in time:
 
 1. a temporary ``AIRFLOW_HOME`` (kept by pytest's tmp-path retention for debugging) with a DAGs folder
    holding copies of ``example_dags/*.py`` and ``tests/e2e/dags/*``;
@@ -15,7 +17,7 @@ Teardown stops every process group it started (SIGTERM, then SIGKILL), even afte
 Airflow processes also get SIGTERM if the pytest process itself dies (``PR_SET_PDEATHSIG``) and the
 sandboxes exit when their stdin closes. A failing test's report gets the tails of the component logs.
 
-``background`` (session, autouse) triggers at the first test the DAG runs that need no interaction
+``background`` (package, autouse) triggers at the first test the DAG runs that need no interaction
 (fault storms, bad inputs, deferral timeout) when their tests are selected, so they run while the
 interactive scenarios do; their tests only wait for and inspect them.
 """
@@ -154,7 +156,7 @@ def _start_sandboxes() -> dict[str, SandboxHandle]:
     return started
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     global _CURRENT
     t0 = time.monotonic()
@@ -247,7 +249,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             print("e2e teardown problems:", with_errors)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def background(e2e: E2E, request: pytest.FixtureRequest) -> dict[str, str]:
     """Trigger the non-interactive DAG runs whose tests are selected, once, at the first test."""
     selected = {getattr(item, "originalname", item.name) for item in request.session.items}
@@ -260,12 +262,12 @@ def background(e2e: E2E, request: pytest.FixtureRequest) -> dict[str, str]:
     return e2e.runs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow(e2e: E2E) -> AirflowStack:
     return e2e.airflow
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandboxes(e2e: E2E) -> dict[str, SandboxHandle]:
     return e2e.sandboxes
 
