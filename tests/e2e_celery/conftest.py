@@ -60,7 +60,7 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
     dags.mkdir()
     shutil.copy(EXAMPLE_DAGS_DIR / f"{EXAMPLE_DAG}.py", dags)
     with private_postgres() as postgres, private_redis() as redis:
-        sb = start_sandbox(subprocess=True, startup_timeout=60, pace=1.0, latency=0.3, request_log_size=20_000)
+        sb = start_sandbox(subprocess=True, startup_timeout=60, pace=1.0, latency=0.5, request_log_size=20_000)
         stack: CeleryStack | None = None
         try:
             conn = json.loads(sb.connection_json())
