@@ -15,7 +15,7 @@
 # interpreter no longer runs is rebuilt from nothing. uv (pinned: UV_VERSION below, the one pin of it; the
 # dev lock pins the same) goes into the venv with pip. Installs use --compile-bytecode: this machine sets
 # PYTHONDONTWRITEBYTECODE=1, so without compiled bytecode every `airflow` command would pay ~3 s more.
-# No Debian package is installed here (the test path does that: .ci/ensure_redis.sh, .ci/ensure_chromium.sh).
+# No Debian package is installed here (the test path does that: .ci/test_packages.sh, .ci/ensure_chromium.sh).
 #
 # Environment: PYTHON (interpreter to create the venv with: Python 3.11, the locks' Python; default
 # python3.11), UV_CACHE_DIR (uv's download cache), MSGFLASH_BOOTSTRAP_VERBOSE=1 (show installer output).

@@ -38,8 +38,8 @@ if ! "$V/python" .ci/lock.py --check; then
     echo "test: pyproject.toml changed since the locks were made: run make lock" >&2
     exit 3
 fi
-# Debian's redis-server for tests/ratelimit/test_redis.py (the browser test installs Chromium itself).
-.ci/ensure_redis.sh
+# The Debian packages of the tests: redis-server; for make test also postgresql (the Celery e2e).
+.ci/test_packages.sh "$tier"
 
 AIRFLOW_HOME=$(mktemp -d -t msgflash-test-home.XXXXXX)
 export AIRFLOW_HOME

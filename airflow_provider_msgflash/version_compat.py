@@ -19,7 +19,14 @@ AirflowSkipException,
 TaskDeferred
 mask_secret                ``airflow.sdk.log`` (3.0)      ``airflow.utils.log.secrets_masker``
 amask_secret               ``airflow.sdk.log`` (3.3)      ``mask_secret`` (does not block)
-BaseTrigger, TriggerEvent  ``airflow.triggers.base``      (same on every line)
+BaseTrigger, TriggerEvent, ``airflow.triggers.base``      (same on every line)
+StartTriggerArgs,
+TaskSuccessEvent
+START_FROM_TRIGGER_RENDERS ``BaseTrigger.render_``       none: a sensor with templated arguments
+(a templated task starts   ``template_fields`` (3.3):     starts in a worker (3.1, 3.2: the
+in the triggerer)          the triggerer renders the      scheduler ignores start_from_trigger;
+                           task's templated fields        3.0, 2.11: the trigger would get the
+                           into its trigger               raw template strings)
 BaseEventTrigger           ``airflow.triggers.base`` (3.0) none: no event-driven scheduling (2.11)
 ObjectStoragePath          ``airflow.sdk`` (3.0)          ``airflow.io.path`` (2.11)
 Asset                      ``airflow.sdk`` (3.0)          ``airflow.datasets.Dataset`` (2.11)
@@ -37,7 +44,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent  # same home on every line
+# Same home on every line (StartTriggerArgs and TaskSuccessEvent since 2.10).
+from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskSuccessEvent, TriggerEvent
 
 try:
     from airflow.sdk import BaseOperator, BaseSensorOperator, Context
@@ -102,6 +110,13 @@ try:  # event-driven scheduling (AssetWatcher + event triggers)
 except ImportError:  # Airflow 2.11: triggers/instance_events.py refuses to import, naming the version
     BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
     AIRFLOW_HAS_EVENT_TRIGGERS = False
+
+#: Whether a task can start in the triggerer with *templated* trigger arguments (``start_from_trigger``):
+#: only where the triggerer renders the task's templated fields into the trigger it starts for it
+#: (``BaseTrigger.render_template_fields``, Airflow 3.3). Elsewhere the sensors start in a worker, as before:
+#: 3.1 and 3.2 leave start_from_trigger out of the scheduler (the task would start in a worker anyway), and
+#: 3.0 and 2.11 would hand the trigger the raw ``{{ ... }}`` strings.
+START_FROM_TRIGGER_RENDERS = hasattr(BaseTrigger, "render_template_fields")
 
 #: The Airflow version from which DAGs can be scheduled on events (AssetWatcher + BaseEventTrigger).
 EVENT_DRIVEN_SCHEDULING_MIN_VERSION = "3.0.0"
@@ -238,6 +253,7 @@ __all__ = [
     "AIRFLOW_HAS_EVENT_TRIGGERS",
     "AIRFLOW_HAS_RETRY_POLICIES",
     "EVENT_DRIVEN_SCHEDULING_MIN_VERSION",
+    "START_FROM_TRIGGER_RENDERS",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
@@ -253,7 +269,9 @@ __all__ = [
     "RetryAction",
     "RetryDecision",
     "RetryPolicy",
+    "StartTriggerArgs",
     "TaskDeferred",
+    "TaskSuccessEvent",
     "TriggerEvent",
     "aconnection_extras",
     "aget_connection",

@@ -27,6 +27,11 @@ Usage: ``.venv/bin/python benchmarks/bench_many_hosts.py [--seconds 60] [--confi
 [--smoke] [--chart FILE.png]`` (about 7 minutes; ``--smoke``: 2 hosts, load (b), 5 s, the default
 configuration). ``--chart`` also draws the requests each host sent per second and the 429 answers, one panel per
 load and limiter (``make charts`` draws the performance guide's).
+
+``--stack celery [--runs 6] [--passes 2]``: the same comparison on a real CeleryExecutor Airflow with two
+worker hosts (``_celery_hosts.py``: the example DAG, the default limiter vs one limit in Redis, side by side;
+about 6 minutes; with ``--smoke``, 2 runs, one pass). ``benchmarks/smoke.py`` runs the synthetic mode only;
+the stack itself runs in ``make test`` (tests/e2e_celery).
 """
 
 from __future__ import annotations
@@ -137,10 +142,18 @@ def main() -> int:
     ap.add_argument("--policy", help='AIMD variant for "adaptive", e.g. \'{"alpha": 0.1, "hold": 1.0}\'')
     ap.add_argument("--chart", metavar="FILE.png", help="also draw the requests per second of each host")
     ap.add_argument("--host-worker", help=argparse.SUPPRESS)
+    ap.add_argument("--stack", choices=("synthetic", "celery"), default="synthetic", help="processes, or Celery")
+    ap.add_argument("--runs", type=int, default=6, help="--stack celery: concurrent DAG runs per limiter")
+    ap.add_argument("--passes", type=int, default=2, help="--stack celery: passes over both limiters")
     c.add_smoke(ap)
     args = ap.parse_args()
     if args.host_worker:
         return _hosts.host_main(args.host_worker)
+    if args.stack == "celery":
+        sys.path.insert(0, str(c.REPO))
+        import _celery_hosts
+
+        return _celery_hosts.main(args)
     if args.smoke:
         args.hosts, args.seconds, args.configs, args.loads = 2, 5.0, "adaptive", "b"
     c.quiet_logs()

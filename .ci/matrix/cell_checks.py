@@ -55,8 +55,12 @@ def _record_hashes(text: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows if len(r) >= 2 and r[1] and r[0].startswith("airflow_provider_msgflash/")}
 
 
-#: Modules that need a newer Airflow than some supported lines, and must then refuse clearly, naming it.
-NEEDS_AIRFLOW_3 = {"airflow_provider_msgflash.triggers.instance_events": "3.0.0"}
+#: Modules that need a newer Airflow than some supported lines, and must then refuse clearly, naming it:
+#: module -> (the version_compat flag saying the line has what it needs, the version its ImportError names).
+NEEDS_NEWER_AIRFLOW = {
+    "airflow_provider_msgflash.triggers.instance_events": ("AIRFLOW_HAS_EVENT_TRIGGERS", "3.0.0"),
+    "airflow_provider_msgflash.retry_policy": ("AIRFLOW_HAS_RETRY_POLICIES", "3.3"),
+}
 
 
 def _import_all(pkg: Any) -> list[str]:
@@ -65,11 +69,12 @@ def _import_all(pkg: Any) -> list[str]:
     import importlib
     import pkgutil
 
-    from airflow_provider_msgflash.version_compat import AIRFLOW_HAS_EVENT_TRIGGERS
+    from airflow_provider_msgflash import version_compat
 
     errors: list[str] = []
     for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".", onerror=errors.append):
-        needs = None if AIRFLOW_HAS_EVENT_TRIGGERS else NEEDS_AIRFLOW_3.get(mod.name)
+        flag, version = NEEDS_NEWER_AIRFLOW.get(mod.name, (None, None))
+        needs = None if flag is None or getattr(version_compat, flag) else version
         try:
             importlib.import_module(mod.name)
         except ImportError as e:

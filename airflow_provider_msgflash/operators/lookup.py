@@ -98,8 +98,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
 
     **Retries resume their own lookups.** On Airflow 3.3+ the lookup ids are kept in the task instance's state
     right after submitting: a retry, a cleared task or a crashed worker resumes exactly those lookups (same
-    numbers and instance), with no list request. Elsewhere (or when a worker died between submitting and
-    keeping the id), with ``reuse_existing``, a lookup an earlier try submitted is looked for in the lookup list
+    numbers and instance), with no list request, and submits anew what its state does not hold (never a lookup
+    found in the list: another run's lookup of the same numbers would look the same). Elsewhere, with
+    ``reuse_existing``, a lookup an earlier try submitted is looked for in the lookup list
     and reused only when it holds exactly these numbers (compared once it is done). A try that fails and will
     be retried leaves its lookups running for the retry.
 
@@ -376,7 +377,9 @@ class MsgFlashNumberLookupOperator(MsgFlashLookupFollowerOperator):
         durable = self._durable or DurableLookups(context, self.log)
         if durable.instance_id != instance_id:
             durable.bind(instance_id)
-        since = self._retry_window(context)
+        # With a task state (3.3+) it alone says what an earlier try submitted: a retry never adopts a lookup from
+        # the list, where another run's lookup of the same numbers looks exactly like its own (a killed worker).
+        since = None if durable.store is not None else self._retry_window(context)
         answers: list[LookupSubmission] = []
         fresh: dict[str, str] = {}
         try:

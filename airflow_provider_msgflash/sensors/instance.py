@@ -27,6 +27,8 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
         run), which saves a request.
     :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated.
     :param deferrable: wait in the triggerer. Default: ``[operators] default_deferrable``.
+    :param start_from_trigger: with ``deferrable``, start in the triggerer where Airflow can (3.3+): the instance
+        reference is resolved there, and a ready instance ends the task there (no worker slot). Default True.
 
     ``poke_interval`` (default 10 s), ``timeout`` and ``mode`` work as for every sensor.
     """
@@ -46,6 +48,13 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
         self.instance_id = instance_id
         self.min_safety_score = min_safety_score
         self._resolved_id: str | None = None
+        self.start_in_triggerer(
+            "MsgFlashInstanceReadyTrigger",
+            instance_id=instance_id,
+            msgflash_conn_id=self.msgflash_conn_id,
+            min_safety_score=min_safety_score,
+            poll_interval=float(self.poke_interval),
+        )
 
     def _check(self) -> tuple[str | None, dict[str, Any]]:
         if self._resolved_id is None:
@@ -91,10 +100,12 @@ class MsgFlashInstanceReadySensor(MsgFlashBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: ready, or fail saying why."""
+        from airflow_provider_msgflash.triggers.instance import MsgFlashInstanceReadyTrigger
+
         status, message = self.event_status(event)
         if status == EventStatus.SUCCESS and event is not None:
             self.log.info("Instance %s is ready.", event.get("instance_id"))
-            return {k: event.get(k) for k in ("instance_id", "state", "health")}
+            return MsgFlashInstanceReadyTrigger.task_result(event)
         if status == EventStatus.TIMEOUT:  # as in poke mode: a sensor's timeout is final, never retried
             raise AirflowSensorTimeout(f"SENSOR_TIMEOUT: instance not ready before the sensor's timeout: {message}")
         raise MsgFlashError(f"Could not check the instance: {message}", code="SENSOR_ERROR")

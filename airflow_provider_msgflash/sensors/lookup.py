@@ -26,6 +26,10 @@ class MsgFlashLookupSensor(MsgFlashBaseSensor):
     :param msgflash_conn_id: the Airflow connection (type ``msgflash``). Templated.
     :param deferrable: wait in the triggerer (frugal adaptive polling). Default:
         ``[operators] default_deferrable``.
+    :param start_from_trigger: with ``deferrable``, start in the triggerer where Airflow can (3.3+): a finished
+        lookup then ends the task there (no worker slot). Default True. Only for a ``lookup_id`` that pulls no
+        XCom (a plain id, ``{{ params.lookup_id }}``, ``{{ dag_run.conf[...] }}``): ``lookup.output[...]`` or
+        ``ti.xcom_pull`` start in a worker, as the triggerer cannot pull XComs (Airflow 3.3.2).
 
     ``poke_interval`` (default and minimum 2 s), ``timeout`` and ``mode`` work as for every sensor.
     """
@@ -35,6 +39,13 @@ class MsgFlashLookupSensor(MsgFlashBaseSensor):
     def __init__(self, *, lookup_id: str, poke_interval: float = MIN_POLL_INTERVAL, **kwargs: Any) -> None:
         super().__init__(poke_interval=max(MIN_POLL_INTERVAL, poke_interval), **kwargs)
         self.lookup_id = lookup_id
+        self.start_in_triggerer(
+            "MsgFlashLookupTrigger",
+            lookup_id=lookup_id,
+            msgflash_conn_id=self.msgflash_conn_id,
+            poll_interval=float(self.poke_interval),
+            cancel_on_kill=False,
+        )
 
     def _progress(self) -> dict[str, Any]:
         progress = dict(self.hook.get_number_lookup_progress(self.lookup_id))
@@ -73,9 +84,11 @@ class MsgFlashLookupSensor(MsgFlashBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: the lookup's counters, or fail saying why."""
+        from airflow_provider_msgflash.triggers.lookup import MsgFlashLookupTrigger
+
         status, message = self.event_status(event)
         if status == EventStatus.SUCCESS and event is not None:
-            return (event.get("lookups") or [{}])[0]
+            return MsgFlashLookupTrigger.task_result(event)
         if status == EventStatus.TIMEOUT:  # as in poke mode: a sensor's timeout is final, never retried
             raise AirflowSensorTimeout(f"SENSOR_TIMEOUT: lookup {self.lookup_id} not done before the sensor's timeout")
         cls = (

@@ -1,5 +1,6 @@
 """What every MsgFlash trigger guarantees: one event per run, whatever happens; its shared HTTP session closed
-when the last trigger using it ends; serialised without a secret, under a stable class path."""
+when the last trigger using it ends; serialised without a secret, under a stable class path; with ``end_task``,
+a success that ends its task right there (no worker resumes it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from airflow_provider_msgflash.exceptions import MsgFlashError, MsgFlashFinalError
 from airflow_provider_msgflash.hooks.msgflash import close_shared_session
 from airflow_provider_msgflash.statuses import EventStatus
-from airflow_provider_msgflash.version_compat import BaseTrigger, TriggerEvent
+from airflow_provider_msgflash.version_compat import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 #: Where triggers are imported from when Airflow rebuilds them (a stable path: the classes may move).
 PUBLIC_MODULE = "airflow_provider_msgflash.triggers.msgflash"
@@ -42,6 +43,12 @@ class MsgFlashBaseTrigger(BaseTrigger):
     #: attributes of the same names.
     serialized_fields: tuple[str, ...] = ()
 
+    def __init__(self, end_task: bool = False) -> None:
+        super().__init__()
+        #: On success, end the task here with :meth:`task_result` as its XCom ``return_value`` (a sensor started
+        #: in the triggerer then never takes a worker slot); any other outcome resumes the task in a worker.
+        self.end_task = end_task
+
     def kwargs(self) -> dict[str, Any]:
         """The arguments that rebuild this trigger."""
         return {name: getattr(self, name) for name in self.serialized_fields}
@@ -55,6 +62,12 @@ class MsgFlashBaseTrigger(BaseTrigger):
 
     def payload(self, status: str, message: str) -> dict[str, Any]:  # pragma: no cover - per trigger
         """An event's payload: ``status``, ``message`` and what the trigger's operator reads."""
+        raise NotImplementedError
+
+    @staticmethod
+    def task_result(payload: dict[str, Any]) -> Any:  # pragma: no cover - per trigger
+        """What the task returns (XCom ``return_value``) for a ``success`` payload: what its ``execute_complete``
+        returns, so the task ends the same whether a worker resumes it or the trigger ends it."""
         raise NotImplementedError
 
     def error_payload(self, message: str, final: bool, retry_after: float | None = None) -> dict[str, Any]:
@@ -74,4 +87,8 @@ class MsgFlashBaseTrigger(BaseTrigger):
             except Exception as e:  # a missing connection, a library surprise: still one event
                 self.log.exception("The trigger failed unexpectedly.")
                 payload = self.error_payload(f"{type(e).__name__}: {e}", False)
-        yield TriggerEvent(payload)
+        if self.end_task and payload.get("status") == EventStatus.SUCCESS:
+            self.log.info("%s: the task ends here, in the triggerer.", payload.get("message"))
+            yield TaskSuccessEvent(xcoms={"return_value": self.task_result(payload)})
+        else:
+            yield TriggerEvent(payload)

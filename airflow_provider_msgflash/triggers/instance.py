@@ -26,9 +26,14 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
     :param min_safety_score: when set, also wait until ``safetyScore`` reaches it.
     :param poll_interval: seconds between checks (at least 2; default ``polling.READY_POLL_INTERVAL``, 10).
     :param deadline: local epoch seconds after which the trigger reports ``timeout``; None: no limit.
+    :param end_task: once ready, end the task here (XCom ``return_value``: ``instance_id``, ``state``,
+        ``health``) rather than resume it in a worker: a sensor started in the triggerer.
+
+    ``instance_id`` and ``msgflash_conn_id`` may be templates when the triggerer renders them (a sensor started
+    in the triggerer, Airflow 3.3): they are read only once the trigger runs.
     """
 
-    serialized_fields = ("instance_id", "msgflash_conn_id", "min_safety_score", "poll_interval", "deadline")
+    serialized_fields = ("instance_id", "msgflash_conn_id", "min_safety_score", "poll_interval", "deadline", "end_task")
 
     def __init__(
         self,
@@ -37,8 +42,9 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
         min_safety_score: float | None = None,
         poll_interval: float | None = None,
         deadline: float | None = None,
+        end_task: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(end_task=end_task)
         self.instance_id = instance_id
         self.msgflash_conn_id = msgflash_conn_id
         self.min_safety_score = min_safety_score
@@ -56,6 +62,10 @@ class MsgFlashInstanceReadyTrigger(MsgFlashBaseTrigger):
             "health": small_health(self._health),
             "message": message,
         }
+
+    @staticmethod
+    def task_result(payload: dict[str, Any]) -> dict[str, Any]:
+        return {k: payload.get(k) for k in ("instance_id", "state", "health")}
 
     async def _check(self, hook: MsgFlashAsyncHook) -> str | None:
         """Read state (and health when it matters); why the instance is not ready, or None."""

@@ -48,6 +48,10 @@ class MsgFlashLookupTrigger(MsgFlashBaseTrigger):
     :param poll_interval: shortest pause between two polls of a lookup (never below 2 s).
     :param max_poll_interval: longest pause between two polls of a lookup.
     :param cancel_on_kill: cancel unfinished lookups when a user kills the task (Airflow 3.3+).
+    :param lookup_id: one lookup to follow instead of ``lookup_ids``, read only once the trigger runs: the
+        lookup sensor started in the triggerer, where the triggerer renders it (a template, Airflow 3.3).
+    :param end_task: once done, end the task here (XCom ``return_value``: the first lookup's progress counters)
+        rather than resume it in a worker: a sensor started in the triggerer.
     """
 
     serialized_fields = (
@@ -59,11 +63,13 @@ class MsgFlashLookupTrigger(MsgFlashBaseTrigger):
         "poll_interval",
         "max_poll_interval",
         "cancel_on_kill",
+        "lookup_id",
+        "end_task",
     )
 
     def __init__(
         self,
-        lookup_ids: list[str],
+        lookup_ids: list[str] | None = None,
         msgflash_conn_id: str = DEFAULT_CONN_ID,
         submitted_at: float | None = None,
         requested: list[int] | None = None,
@@ -71,9 +77,12 @@ class MsgFlashLookupTrigger(MsgFlashBaseTrigger):
         poll_interval: float = MIN_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_INTERVAL,
         cancel_on_kill: bool = True,
+        lookup_id: str | None = None,
+        end_task: bool = False,
     ) -> None:
-        super().__init__()
-        self.lookup_ids = list(lookup_ids)
+        super().__init__(end_task=end_task)
+        self.lookup_ids = list(lookup_ids or [])
+        self.lookup_id = lookup_id
         self.msgflash_conn_id = msgflash_conn_id
         self.submitted_at = float(submitted_at) if submitted_at is not None else time.time()
         self.requested = list(requested) if requested else [0] * len(self.lookup_ids)
@@ -84,7 +93,18 @@ class MsgFlashLookupTrigger(MsgFlashBaseTrigger):
         self._last: dict[str, dict[str, Any]] = {}
         self._polls = 0
 
+    def _named(self) -> list[str]:
+        """The lookups to follow: ``lookup_ids``, or the one ``lookup_id`` as rendered by now."""
+        if not self.lookup_ids and self.lookup_id is not None:
+            self.lookup_ids, self.requested = [str(self.lookup_id)], [0]
+        return self.lookup_ids
+
+    @staticmethod
+    def task_result(payload: dict[str, Any]) -> dict[str, Any]:
+        return dict((payload.get("lookups") or [{}])[0])
+
     def payload(self, status: str, message: str) -> dict[str, Any]:
+        self._named()
         lookups = [self._last.get(i, {"id": i, "status": "unknown"}) for i in self.lookup_ids]
         return {
             "status": status,
@@ -141,7 +161,7 @@ class MsgFlashLookupTrigger(MsgFlashBaseTrigger):
         hook = MsgFlashAsyncHook(self.msgflash_conn_id)
         tasks = [
             asyncio.ensure_future(self._follow(hook, lid, req))
-            for lid, req in zip(self.lookup_ids, self.requested, strict=False)
+            for lid, req in zip(self._named(), self.requested, strict=False)
         ]
         try:
             for next_done in asyncio.as_completed(tasks):

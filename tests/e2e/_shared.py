@@ -46,6 +46,8 @@ ASSETS_CONSUMER_DAG = "e2e_assets_consumer"
 INSTANCE_EVENTS_DAG = "e2e_instance_events"
 RESUME_DAG = "e2e_resume_outage"
 POLICY_DAG = "e2e_retry_policy"
+LOOKUP_SENSOR_DAG = "e2e_lookup_sensor"
+SENSOR_TIMEOUT_DAG = "e2e_sensor_timeout"
 #: Every DAG the tests run (unpaused at start); the other example DAGs are parsed but stay paused.
 RUN_DAGS = (
     EXAMPLE_DAG,
@@ -61,5 +63,7 @@ RUN_DAGS = (
     INSTANCE_EVENTS_DAG,
     RESUME_DAG,
     POLICY_DAG,
+    LOOKUP_SENSOR_DAG,
+    SENSOR_TIMEOUT_DAG,
 )
 ALL_DAGS = (*RUN_DAGS, "msgflash_daily_file_lookup", "msgflash_instance_events")

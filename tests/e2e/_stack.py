@@ -11,13 +11,14 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -74,6 +75,80 @@ def strings_in(value: Any) -> Iterable[str]:
         yield str(value)
 
 
+def airflow_env(home: Path, dags: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment every component of a test Airflow shares: this process's environment without its
+    ``AIRFLOW*`` variables, a home and DAGs folder, the API server on ``127.0.0.1:port`` (and the execution
+    API there), private log-server ports, fast-failing-over triggerers, LocalExecutor on SQLite in ``home``.
+    ``settings``: more variables, or replacements (another executor, another database)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            # Files are all there at start; don't spend the 2 cores re-parsing them.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+            # A killed triggerer's triggers go to a new one once its heartbeat is this old (default 30 s).
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(settings)
+    return env
+
+
+def start_migrate(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``airflow db migrate`` in the background (logging to ``home/migrate.log``); see :func:`finish_migrate`."""
+    with open(home / "migrate.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def finish_migrate(proc: subprocess.Popen[bytes], home: Path, timeout: float = 180) -> None:
+    """Wait for :func:`start_migrate`'s process; raise with its log's tail if it failed or took too long."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        raise RuntimeError(f"airflow db migrate took over {timeout:g} s:\n{tail(home / 'migrate.log')}") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{tail(home / 'migrate.log')}")
+
+
+def boot(
+    stack: AirflowStack,
+    dag_ids: Iterable[str],
+    unpause: Iterable[str] = (),
+    components: Iterable[str] = COMPONENTS,
+    timeout: float = 150,
+) -> None:
+    """Start ``components`` (the metadata database migrated), wait until healthy and ``dag_ids`` are parsed,
+    unpause ``unpause``."""
+    for name in components:
+        stack.start(name)
+    stack.wait_healthy(timeout=timeout)
+    stack.client.wait_dags(dag_ids, timeout=120)
+    for dag_id in unpause:
+        stack.client.unpause(dag_id)
+
+
 class AirflowStack:
     """Airflow's components started from one environment in ``home``, each in its own process group.
 
@@ -110,8 +185,9 @@ class AirflowStack:
             raise RuntimeError(f"airflow {' '.join(args)} exited {out.returncode}:\n{tail_text(out.stderr)}")
         return out
 
-    def start(self, name: str) -> None:
-        """Start component ``name`` (``airflow <name>``) in a new process group, logging to a file."""
+    def start(self, name: str, args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+        """Start component ``name`` (``airflow <name>``, or ``airflow <args>``; with ``env``, its own
+        environment) in a new process group, logging to a file."""
         if name in self.procs and self.procs[name].poll() is None:
             raise RuntimeError(f"{name} is already running (pid {self.procs[name].pid})")
         self.starts[name] = self.starts.get(name, 0) + 1
@@ -119,8 +195,8 @@ class AirflowStack:
         path = self.logdir / f"{name}{suffix}.log"
         with open(path, "ab") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name],
-                env=self.env,
+                [sys.executable, "-m", "airflow", *(args or [name])],
+                env=env or self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -162,6 +238,21 @@ class AirflowStack:
                 os.killpg(p.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(5)
+
+    def lines_about(
+        self, dag_id: str, run_id: str, task_id: str, components: Iterable[str] = ("scheduler",)
+    ) -> list[str]:
+        """The lines of these components' logs (every start of each) naming this task instance: how the
+        scheduler queues it to its executor (``<TaskInstance: dag.task run ...>``) and hears back from it
+        (``TaskInstanceKey(... task_id='task' ...)``); a Celery worker's log names the workloads it runs."""
+        marks = (f"{dag_id}.{task_id} {run_id}", f"task_id='{task_id}'")
+        found = []
+        for name in components:
+            for path in sorted(self.logdir.glob(f"{name}*.log")):
+                for line in path.read_text(errors="replace").splitlines():
+                    if run_id in line and any(m in line for m in marks):
+                        found.append(line)
+        return found
 
     def check_alive(self) -> None:
         for name, p in self.procs.items():
@@ -220,7 +311,9 @@ class AirflowStack:
 
     def snapshot_triggers(self) -> None:
         """Keep the trigger table's rows now (they are deleted once their tasks resume) for the
-        secrets check at the end."""
+        secrets check at the end (a stack on SQLite only)."""
+        if not self.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "").startswith("sqlite"):
+            return
         with contextlib.closing(self.db()) as con:
             cols = [r[1] for r in con.execute("PRAGMA table_info(trigger)")]
             for row in con.execute("select * from trigger"):

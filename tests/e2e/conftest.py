@@ -1,6 +1,8 @@
-"""One real Airflow for the whole e2e session, against sandboxes in their own processes.
+"""One real Airflow for tests/e2e, against sandboxes in their own processes. Its fixtures are package-scoped:
+the stack stops when the folder's last test ends, before tests/e2e_celery starts its own (two Airflows at once
+would share the 2 cores).
 
-``e2e`` (session) does, in order, everything bounded in time:
+``e2e`` (package) does, in order, everything bounded in time:
 
 1. a temporary ``AIRFLOW_HOME`` (kept by pytest's tmp-path retention for debugging) with a DAGs folder
    holding copies of ``example_dags/*.py`` and ``tests/e2e/dags/*``;
@@ -15,7 +17,7 @@ Teardown stops every process group it started (SIGTERM, then SIGKILL), even afte
 Airflow processes also get SIGTERM if the pytest process itself dies (``PR_SET_PDEATHSIG``) and the
 sandboxes exit when their stdin closes. A failing test's report gets the tails of the component logs.
 
-``background`` (session, autouse) triggers at the first test the DAG runs that need no interaction
+``background`` (package, autouse) triggers at the first test the DAG runs that need no interaction
 (fault storms, bad inputs, deferral timeout) when their tests are selected, so they run while the
 interactive scenarios do; their tests only wait for and inspect them.
 """
@@ -23,12 +25,9 @@ interactive scenarios do; their tests only wait for and inspect them.
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,10 +46,11 @@ from tests.e2e._shared import (
     EXAMPLE_DAGS_DIR,
     NUMBERS_10001,
     RUN_DAGS,
+    SENSOR_TIMEOUT_DAG,
     STORMS_DAG,
     TIMEOUT_DAG,
 )
-from tests.e2e._stack import COMPONENTS, AirflowStack, free_port
+from tests.e2e._stack import AirflowStack, airflow_env, boot, finish_migrate, free_port, start_migrate
 
 #: Rate of dropped connections in the drop storm, and the seed chosen so that the lookup POST is dropped.
 DROP_RATE = 0.3
@@ -105,6 +105,7 @@ SANDBOXES: dict[str, dict[str, Any]] = {
     "resume_in_worker": {"pace": SLOW},
     "policy": {},  # a 429 storm switched on by the task's on_execute_callback
     "policy_final": {},
+    "sensors": {"pace": SLOW},  # the sensors started in the triggerer
 }
 
 #: Background runs: DAG id -> names of the tests that inspect it (triggered only when one is selected).
@@ -112,6 +113,7 @@ BACKGROUND: dict[str, set[str]] = {
     STORMS_DAG: {"test_fault_storm"},
     BAD_INPUTS_DAG: {"test_bad_input", "test_bad_inputs_create_no_lookup"},
     TIMEOUT_DAG: {"test_deferral_timeout_cancels_lookup_and_fails"},
+    SENSOR_TIMEOUT_DAG: {"test_sensor_started_in_the_triggerer_times_out_without_retry"},
 }
 #: Tests that need every background run (they wait for all of them).
 NEEDS_ALL_BACKGROUND = {"test_no_api_key_in_logs_xcom_or_triggers"}
@@ -158,7 +160,7 @@ def _start_sandboxes() -> dict[str, SandboxHandle]:
     return started
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     global _CURRENT
     t0 = time.monotonic()
@@ -171,38 +173,14 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 
     port = free_port()
     fernet_key = Fernet.generate_key().decode()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__FERNET_KEY": fernet_key,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            # Files are all there at start; don't spend the 2 cores re-parsing them.
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-            # A killed triggerer's triggers go to a new one once its heartbeat is this old (default 30 s).
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
-            "MSGFLASH_EXAMPLE_DATA_DIR": str(home / "example-data"),
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = airflow_env(
+        home,
+        dags,
+        port,
+        AIRFLOW__CORE__FERNET_KEY=fernet_key,
+        MSGFLASH_EXAMPLE_DATA_DIR=str(home / "example-data"),
     )
-    migrate = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        stdout=open(home / "migrate.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    migrate = start_migrate(home, env)
     sandboxes: dict[str, SandboxHandle] = {}
     stack = AirflowStack(home, env, port)
     state = E2E(airflow=stack, sandboxes=sandboxes, fernet_key=fernet_key)
@@ -250,28 +228,15 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
                 f"msgflash_{name}": _conn(sandboxes[name].base_url, sandboxes[name].api_key, {"max_retries": 0})
                 for name in ("resume_deferred", "resume_in_worker", "policy", "policy_final")
             },
+            "msgflash_sensors": sandboxes["sensors"].connection_json(),
         }
         for conn_id, value in conns.items():
             env["AIRFLOW_CONN_" + conn_id.upper()] = value
         state.keys = sorted({wrong, revoked, *(k for sb in sandboxes.values() for k in (sb.api_key, sb.team_key) if k)})
 
-        try:
-            migrate.wait(180)
-        except subprocess.TimeoutExpired:
-            migrate.kill()
-            raise
-        if migrate.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{(home / 'migrate.log').read_text()[-3000:]}")
+        finish_migrate(migrate, home)
         state.timings["migrate"] = time.monotonic() - t0
-
-        for name in COMPONENTS:
-            stack.start(name)
-        stack.wait_healthy(timeout=150)
-        state.timings["healthy"] = time.monotonic() - t0
-        client = stack.client
-        client.wait_dags(ALL_DAGS, timeout=120)
-        for dag_id in RUN_DAGS:
-            client.unpause(dag_id)
+        boot(stack, ALL_DAGS, unpause=RUN_DAGS)
         state.timings["ready"] = time.monotonic() - t0
         print(f"\ne2e: Airflow ready in {state.timings['ready']:.1f} s ({state.timings}); home {home}")
         yield state
@@ -293,7 +258,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             print("e2e teardown problems:", with_errors)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def background(e2e: E2E, request: pytest.FixtureRequest) -> dict[str, str]:
     """Trigger the non-interactive DAG runs whose tests are selected, once, at the first test."""
     selected = {getattr(item, "originalname", item.name) for item in request.session.items}
@@ -306,12 +271,12 @@ def background(e2e: E2E, request: pytest.FixtureRequest) -> dict[str, str]:
     return e2e.runs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow(e2e: E2E) -> AirflowStack:
     return e2e.airflow
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandboxes(e2e: E2E) -> dict[str, SandboxHandle]:
     return e2e.sandboxes
 

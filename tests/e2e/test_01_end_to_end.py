@@ -1,5 +1,5 @@
-"""Scenario 1: the example DAG end to end on real Airflow: readiness sensor, lookup deferred to the
-triggerer, then success, then the import."""
+"""Scenario 1: the example DAG end to end on real Airflow: readiness sensor (started and ended in the
+triggerer: never in a worker), lookup deferred to the triggerer, then success, then the import."""
 
 from __future__ import annotations
 
@@ -47,6 +47,16 @@ def test_example_dag_defers_then_succeeds(airflow: AirflowStack, sandboxes: dict
         "lookup_numbers": "success",
         "import_contacts": "success",
     }
+
+    # The readiness sensor started in the triggerer (its "{{ params.instance }}" rendered there) and ended there:
+    # never queued to the executor, no worker host, absent from the executor's side of the scheduler's log.
+    sensor = tis["instance_ready"]
+    assert sensor["queued_when"] is None and not sensor["hostname"] and sensor["try_number"] == 1, sensor
+    assert airflow.lines_about(EXAMPLE_DAG, run_id, "instance_ready") == []
+    assert airflow.lines_about(EXAMPLE_DAG, run_id, "lookup_numbers"), "the scheduler's log names no task queued"
+    ready = client.xcom(EXAMPLE_DAG, run_id, "instance_ready")  # what execute_complete would have returned
+    assert set(ready) == {"instance_id", "state", "health"} and ready["health"] is None
+    assert ready["instance_id"] == sb.instance_id("sandbox-connected") and ready["state"]["status"] == "connected"
 
     expected_on = sum(1 for n in NUMBERS_250 if is_on_whatsapp(n))
     assert expected_on == 125

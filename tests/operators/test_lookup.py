@@ -252,6 +252,18 @@ def test_retry_resumes_its_own_running_lookup_from_the_task_state(msgflash_conn:
     assert again.value.trigger.lookup_ids == deferred.value.trigger.lookup_ids and len(lookups_in(msgflash_conn)) == 1
 
 
+def test_with_a_task_state_a_retry_never_adopts_another_runs_lookup(msgflash_conn: Any) -> None:
+    """Issue 23: a worker killed before its try submitted (nothing in the task state); another run of the DAG has
+    a lookup of the same numbers. The retry submits its own (no list request), never adopting the other."""
+    msgflash_conn.set_faults(pace=0.5)
+    nums = numbers(150)
+    other = op(numbers=nums, deferrable=False, wait_for_completion=False).execute(make_context())
+    with pytest.raises(TaskDeferred) as deferred:
+        op(numbers=nums, deferrable=True).execute(make_context(try_number=2, task_state=FakeTaskStateStore()))
+    assert deferred.value.trigger.lookup_ids != [other["lookup_id"]]
+    assert len(lookups_in(msgflash_conn)) == 2 and _list_reads(msgflash_conn) == 0
+
+
 def test_task_state_of_other_numbers_is_not_resumed(msgflash_conn: Any) -> None:
     state = FakeTaskStateStore()
     first = op(numbers=numbers(30)).execute(make_context(task_state=state))

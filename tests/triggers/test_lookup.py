@@ -42,6 +42,8 @@ def test_serialize_round_trips_without_secret() -> None:
         "poll_interval",
         "max_poll_interval",
         "cancel_on_kill",
+        "lookup_id",
+        "end_task",
     }
     r = MsgFlashInstanceReadyTrigger(instance_id="i", min_safety_score=60, poll_interval=2, deadline=9.0)
     assert rebuild(r).serialize() == r.serialize()
