@@ -67,6 +67,12 @@ HANDLERS: dict[str, str] = {
     "sandbox-conn-json": "test_sandbox_connection_forms_work",
     "sandbox-conn-uri": "test_sandbox_connection_forms_work",
     "sandbox-conn-team": "test_sandbox_connection_forms_work",
+    # deployment.md (tests/test_deployment_doc.py: the configuration the Celery e2e runs)
+    "deployment-packages": "test_deployment_doc.py::test_the_page_lists_the_packages_the_dev_extra_installs",
+    "deployment-airflow": "test_deployment_doc.py::test_the_page_shows_the_airflow_configuration_the_e2e_runs",
+    "deployment-connection": "test_deployment_doc.py::test_the_page_shows_the_connection_extras_the_e2e_runs",
+    "deployment-connection-env": "test_deployment_doc.py::test_the_connection_variable_has_those_extras",
+    "deployment-helm": "test_deployment_doc.py::test_the_helm_values_carry_the_executor_database_and_connection",
     # development.md
     "dev-setup": "test_development_shell_blocks_run",
     "dev-sizes": "test_development_shell_blocks_run",
