@@ -331,6 +331,19 @@ def test_retry_without_task_state_reuses_its_running_lookup_once_its_numbers_pro
     assert result["status"] == "done" and _list_reads(msgflash_conn) >= 1
 
 
+def test_retry_without_task_state_never_adopts_another_runs_lookup_of_the_same_size(msgflash_conn: Any) -> None:
+    """Before Airflow 3.3 (the matrix runs this on 2.11): another run's running lookup of the same size on the same
+    instance is in the list when a retry looks; its numbers are compared once it is done, it is not adopted, and it
+    is left alone (not cancelled): the retry submits its own."""
+    theirs = msgflash_conn.create_lookup_as_other("sandbox-connected", numbers(150, prefix="+4179666"))
+    result = op(numbers=numbers(150), deferrable=False).execute(make_context(try_number=2))
+    by_id = {lk["id"]: lk for lk in lookups_in(msgflash_conn)}
+    assert len(by_id) == 2 and result["lookup_id"] != theirs["lookupId"], result
+    assert by_id[theirs["lookupId"]]["status"] == "done" and _list_reads(msgflash_conn) >= 1
+    on, off = expected_split(numbers(150))  # its own numbers' results, not the other run's
+    assert (result["counts"]["on_whatsapp"], result["counts"]["not_on_whatsapp"]) == (on, off)
+
+
 def test_retry_reuses_finished_lookup_with_same_numbers_only(msgflash_conn: Any) -> None:
     first = op(numbers=numbers(30)).execute(make_context(try_number=1))
     again = op(numbers=numbers(30)).execute(make_context(try_number=2))
