@@ -91,7 +91,6 @@ def show(cases: list[dict[str, Any]]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryptography.fernet import Fernet
 
     from tests.e2e._celery_stack import CeleryStack, deployment_env, private_postgres, private_redis
     from tests.e2e._stack import airflow_env, boot, finish_migrate, free_port, start_migrate
@@ -116,7 +115,6 @@ def main(args: argparse.Namespace) -> int:
             home,
             dags,
             port,
-            AIRFLOW__CORE__FERNET_KEY=Fernet.generate_key().decode(),
             AIRFLOW__CORE__PARALLELISM="16",
             **deployment_env(postgres, redis),
         )

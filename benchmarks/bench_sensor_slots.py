@@ -157,7 +157,6 @@ def main() -> int:
     args = ap.parse_args()
     if args.smoke:
         args.runs = 1
-    from cryptography.fernet import Fernet
 
     from tests.e2e._stack import AirflowStack, airflow_env, boot, finish_migrate, free_port, start_migrate
 
@@ -180,7 +179,6 @@ def main() -> int:
         home,
         dags,
         port,
-        AIRFLOW__CORE__FERNET_KEY=Fernet.generate_key().decode(),
         AIRFLOW_CONN_MSGFLASH_DEFAULT=sb.connection_json(key=key),
     )
     stack = AirflowStack(home, env, port)

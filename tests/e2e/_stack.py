@@ -7,6 +7,7 @@ the REST API (and read ``airflow.db`` read-only with sqlite3).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import json
@@ -93,6 +94,8 @@ def airflow_env(home: Path, dags: Path, port: int, **settings: str) -> dict[str,
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            # Connections stored in Airflow's database (the REST API, `connections add`) are encrypted with it.
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             # Files are all there at start; don't spend the 2 cores re-parsing them.

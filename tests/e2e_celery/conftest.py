@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from airflow_provider_msgflash.sandbox import SandboxHandle, start_sandbox
 from tests.e2e._celery_stack import (
@@ -70,7 +69,6 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
                 home,
                 dags,
                 port,
-                AIRFLOW__CORE__FERNET_KEY=Fernet.generate_key().decode(),
                 AIRFLOW__CORE__PARALLELISM="16",
                 AIRFLOW_CONN_MSGFLASH_DEFAULT=json.dumps(conn),
                 **deployment_env(postgres, redis),

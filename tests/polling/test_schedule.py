@@ -201,18 +201,13 @@ def test_server_times_are_mapped_to_our_clock_by_an_offset() -> None:
 def _stalled_progress(total: int, stall_at: float, stall: float, at: float) -> dict[str, Any]:
     """A lookup checking RATE numbers a second that stands still for ``stall`` seconds from ``stall_at``."""
     moving = min(at, T0 + stall_at) + max(0.0, at - T0 - stall_at - stall) - T0
-    checked = min(total, int(moving * RATE) // 20 * 20)
-    done = checked >= total
-    return {
-        "id": "lk",
-        "status": "done" if done else "processing",
-        "requestedCount": total,
-        "normalizedCount": total,
-        "checkedCount": checked,
-        "createdAt": _iso(T0),
-        # The server's time of the last progress: before the stall, during it, or after it resumed.
-        "updatedAt": _iso(T0 + checked / RATE + (stall if moving > stall_at and checked > stall_at * RATE else 0.0)),
-    }
+    answer = _progress(total, T0 + moving)
+    # The server's time of the last progress: before the stall, during it, or after it resumed.
+    shift = stall if moving > stall_at and answer["checkedCount"] > stall_at * RATE else 0.0
+    answer["updatedAt"] = _iso(T0 + answer["checkedCount"] / RATE + shift)
+    if answer["status"] == "done":
+        answer["completedAt"] = answer["updatedAt"]
+    return answer
 
 
 @pytest.mark.parametrize("stall", [120.0, 300.0, 900.0])
